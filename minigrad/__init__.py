@@ -1,0 +1,11 @@
+"""minigrad: a small tensor library with reverse-mode autodiff on NumPy.
+
+Its showcase is Batch Normalization composed from the library's own ops, so every gradient path
+through it can be watched, checked by finite differences and drawn.
+"""
+from .tensor import Tensor, tensor, set_default_dtype, get_default_dtype
+from .autograd import Function, no_grad, enable_grad, is_grad_enabled, set_grad_enabled, grad
+from .ops import concatenate, stack, where
+from .gradcheck import gradcheck, gradgradcheck, GradcheckError
+
+__version__ = "0.1.0"

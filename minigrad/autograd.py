@@ -1,0 +1,276 @@
+"""The autograd engine: one ``Function`` base, grad mode, and one backward traversal.
+
+Every op -- the library's primitives in ``ops.py`` and a user's custom op -- is a subclass of
+``Function`` with the ``torch.autograd.Function`` protocol::
+
+    class Cube(mg.Function):
+        @staticmethod
+        def forward(ctx, x):              # x is the input's NumPy array
+            ctx.save_for_backward(x)
+            return x * x * x              # return a NumPy array
+        @staticmethod
+        def backward(ctx, grad):          # grad is a Tensor
+            (x,) = ctx.saved_tensors      # saved arrays come back as Tensors
+            return grad * 3 * x * x       # one gradient (Tensor or None) per input
+
+``forward`` works on NumPy arrays, so it is fast and cannot accidentally build a graph.
+``backward`` works on Tensors, so it is itself differentiable: ``backward(create_graph=True)``
+records the backward computation and gives higher-order gradients.
+
+The ``ctx`` object *is* the graph node: an instance of the Function subclass, stored as the
+output's ``grad_fn``, holding the inputs (``ctx.inputs``), the non-tensor attributes the op was
+called with (``ctx.attrs``, shown by the graph drawer) and what forward saved.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+
+__all__ = ["Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
+           "module_scope", "topological_order", "backpropagate", "grad"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Grad mode and module scope. Module-level globals (not thread-locals) because they are read on
+# every op, and a plain global read is the cheapest thing Python has.
+# ----------------------------------------------------------------------------------------------
+
+_grad_enabled = True
+# The modules whose forward is running, outermost first, as (name, module) pairs; every node
+# created records it so the graph drawer can cluster ops by module.
+_scope: tuple = ()
+_lock = threading.Lock()
+
+
+def is_grad_enabled() -> bool:
+    """True when new ops record the graph for backward."""
+    return _grad_enabled
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Context manager / decorator that turns graph recording on or off inside its block."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self.previous: list[bool] = []
+
+    def __enter__(self):
+        global _grad_enabled
+        self.previous.append(_grad_enabled)
+        _grad_enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.previous.pop()
+        return False
+
+
+class no_grad(set_grad_enabled):
+    """``with mg.no_grad():`` -- ops inside build no graph (evaluation, optimizer updates)."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """``with mg.enable_grad():`` -- record the graph again inside a ``no_grad`` block."""
+
+    def __init__(self):
+        super().__init__(True)
+
+
+@contextlib.contextmanager
+def module_scope(name: str, module):
+    """Mark every node created inside the block as belonging to ``module`` (called ``name``)."""
+    global _scope
+    outer = _scope
+    _scope = outer + ((name, module),)
+    try:
+        yield
+    finally:
+        _scope = outer
+
+
+# ----------------------------------------------------------------------------------------------
+# Function: an op's forward and backward, and the graph node that remembers one application.
+# ----------------------------------------------------------------------------------------------
+
+class Function:
+    """Base class of every differentiable op. Subclass it and call ``YourOp.apply(...)``.
+
+    Positional arguments that are Tensors are the op's differentiable inputs; anything else
+    (Python numbers, axes, shapes) is passed through to ``forward`` unchanged and gets no
+    gradient. Keyword arguments are the op's attributes; ``backward`` reads them from
+    ``ctx.attrs`` if it needs them.
+    """
+
+    # Set for nodes that are part of a graph (when an input requires grad and grad mode is on).
+    inputs: tuple = ()
+    attrs: dict = {}
+    scope: tuple = ()
+    needs_input_grad: tuple = ()
+    _saved: tuple = ()
+    _output = None
+
+    @staticmethod
+    def forward(ctx, *args, **attrs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **attrs):
+        ctx = cls()
+        arrays = [a.data if type(a) is Tensor or isinstance(a, Tensor) else a for a in args]
+        track = _grad_enabled and any(isinstance(a, Tensor) and a.requires_grad for a in args)
+        if track:
+            ctx.inputs = args
+            ctx.attrs = attrs
+            ctx.scope = _scope
+            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+            ctx._arrays = arrays
+        out = cls.forward(ctx, *arrays, **attrs)
+        if isinstance(out, Tensor):
+            out = out.data
+        elif type(out) is not np.ndarray:
+            out = np.asarray(out)
+        if not track:
+            return Tensor._make(out, False, None)
+        ctx._output = out
+        del ctx._arrays
+        return Tensor._make(out, True, ctx)
+
+    # -- what forward hands to backward ----------------------------------------------------------
+
+    def save_for_backward(self, *items):
+        """Keep values for backward. Pass the forward's input arrays, its output array or any
+        other array; ``saved_tensors`` gives them back as Tensors connected to the graph, so a
+        backward written with them is itself differentiable."""
+        if not self.inputs:  # not recording: nothing will call backward
+            return
+        by_id = {id(array): i for i, array in enumerate(self._arrays)}
+        self._saved = tuple(("input", by_id[id(item)]) if id(item) in by_id else ("value", item)
+                            for item in items)
+
+    @property
+    def saved_tensors(self) -> tuple:
+        out = []
+        for kind, item in self._saved:
+            if kind == "input":
+                value = self.inputs[item]
+            elif item is self._output:
+                # The op's own output, re-attached to this node: d(output)/d(input) then flows
+                # through this node again in a higher-order backward (PyTorch does the same).
+                value = Tensor._make(item, True, self)
+            elif isinstance(item, np.ndarray):
+                value = Tensor._make(item, False, None)
+            else:
+                value = item
+            out.append(value)
+        return tuple(out)
+
+    # -- description (graph drawing, error reports) ------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self):
+        attrs = ", ".join(f"{k}={v!r}" for k, v in self.attrs.items())
+        return f"<{self.name}({attrs})>"
+
+
+# ----------------------------------------------------------------------------------------------
+# Backward: one iterative traversal, shared by Tensor.backward, gradcheck and the graph drawer.
+# ----------------------------------------------------------------------------------------------
+
+def topological_order(root: Function) -> list:
+    """Nodes reachable from ``root``, each listed before the nodes that produced its inputs.
+
+    Iterative depth-first search, so a chain of 100,000 ops needs no recursion."""
+    order, visited = [], {id(root)}
+    stack = [(root, iter(root.inputs))]
+    while stack:
+        node, inputs = stack[-1]
+        for tensor in inputs:
+            parent = getattr(tensor, "grad_fn", None)
+            if parent is not None and id(parent) not in visited:
+                visited.add(id(parent))
+                stack.append((parent, iter(parent.inputs)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    order.reverse()
+    return order
+
+
+def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_edge=None):
+    """Push ``grad`` (d loss / d root) back through the graph of ``root``.
+
+    Returns ``{leaf tensor: gradient}`` summed over every path. ``on_edge(node, index, tensor,
+    grad)``, if given, sees the gradient flowing along every edge (the graph drawer uses it).
+    With ``create_graph`` the backward ops are themselves recorded.
+    """
+    leaf_grads: dict = {}
+    leaf_tensors: dict = {}
+    pending = {id(root.grad_fn): grad}
+    with set_grad_enabled(create_graph):
+        for node in topological_order(root.grad_fn):
+            out_grad = pending.pop(id(node), None)
+            if out_grad is None:
+                continue
+            in_grads = node.backward(node, out_grad)
+            if not isinstance(in_grads, tuple):
+                in_grads = (in_grads,)
+            if len(in_grads) != len(node.inputs):
+                raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradients, "
+                                   f"expected {len(node.inputs)} (one per input, None allowed)")
+            for index, (tensor, in_grad) in enumerate(zip(node.inputs, in_grads)):
+                if in_grad is None or not node.needs_input_grad[index]:
+                    continue
+                in_grad = _check_gradient(node, index, tensor, in_grad)
+                if on_edge is not None:
+                    on_edge(node, index, tensor, in_grad)
+                parent = tensor.grad_fn
+                key = id(parent) if parent is not None else id(tensor)
+                target = pending if parent is not None else leaf_grads
+                if parent is None:
+                    leaf_tensors[key] = tensor
+                previous = target.get(key)
+                target[key] = in_grad if previous is None else previous + in_grad
+    return {leaf_tensors[key]: g for key, g in leaf_grads.items()}
+
+
+def grad(output: Tensor, inputs, grad_output=None, *, create_graph: bool = False) -> tuple:
+    """d(output)/d(inputs) for leaf tensors ``inputs``, returned rather than accumulated into
+    ``.grad`` (like ``torch.autograd.grad``). An input the output does not depend on gets None."""
+    inputs = tuple(inputs)
+    if grad_output is None:
+        if output.data.size != 1:
+            raise RuntimeError(f"grad: grad_output is needed for an output of shape {output.shape}")
+        grad_output = Tensor._make(np.ones_like(output.data), False, None)
+    if not output.requires_grad:
+        raise RuntimeError("grad: the output does not require grad (no input of it does)")
+    if output.grad_fn is None:
+        return tuple(grad_output if t is output else None for t in inputs)
+    leaf_grads = backpropagate(output, grad_output, create_graph=create_graph)
+    return tuple(leaf_grads.get(t) for t in inputs)
+
+
+def _check_gradient(node, index, tensor, grad):
+    """A custom backward may return arrays or wrong shapes; catch that at the op that did it."""
+    if not isinstance(grad, Tensor):
+        grad = Tensor._make(np.asarray(grad, dtype=tensor.dtype), False, None)
+    if grad.shape != tensor.shape:
+        raise RuntimeError(f"{node.name}.backward returned a gradient of shape {grad.shape} for "
+                           f"input {index}, whose shape is {tensor.shape}")
+    return grad
+
+
+from .tensor import Tensor  # noqa: E402  (tensor.py imports this module's grad mode first)

@@ -1,0 +1,620 @@
+"""Primitive ops: each forward (on NumPy arrays) sits next to its backward (in Tensor ops).
+
+Because every backward is written with Tensor ops, backpropagating with ``create_graph=True``
+records the backward itself, which is how second derivatives work. The ops fall into four
+groups: elementwise, reductions, movement (shape) ops and matmul. The functions at the bottom
+(``binary``, ``matmul``, ``getitem``, ...) validate arguments where the user called and insert
+explicit ``BroadcastTo`` nodes, so ``BroadcastTo.backward`` is the one place where a broadcast
+gradient is summed back to its operand's shape.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import autograd
+from .autograd import Function
+from .tensor import Tensor
+
+__all__ = ["concatenate", "stack", "where"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Elementwise
+# ----------------------------------------------------------------------------------------------
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, (-grad if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (grad * b if need_a else None), (grad * a if need_b else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad / b if need_a else None
+        grad_b = -grad * a / (b * b) if need_b else None
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Pow(Function):
+    """``base ** exponent``; either may be a tensor or a number."""
+
+    @staticmethod
+    def forward(ctx, base, exponent):
+        out = np.power(base, exponent)
+        ctx.save_for_backward(base, exponent, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        base, exponent, out = ctx.saved_tensors
+        need_base, need_exponent = ctx.needs_input_grad
+        grad_base = grad * exponent * base ** (exponent - 1) if need_base else None
+        grad_exponent = grad * out * base.log() if need_exponent else None
+        return grad_base, grad_exponent
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = np.exp(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.log(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad / x
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = np.sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad / (out * 2)
+
+
+class Abs(Function):
+    """|x|; the gradient at 0 is 0 (the subgradient NumPy's ``sign`` picks)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(np.sign(x))
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (sign,) = ctx.saved_tensors
+        return grad * sign
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = np.tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (1 - out * out)
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, x):
+        # Written through tanh so that large |x| neither overflows exp nor loses precision.
+        out = 0.5 * (1 + np.tanh(0.5 * x))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out * (1 - out)
+
+
+class Relu(Function):
+    """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x):
+        positive = x > 0
+        ctx.save_for_backward(positive)
+        return np.where(positive, x, 0).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (positive,) = ctx.saved_tensors
+        return grad * positive
+
+
+class Where(Function):
+    """``condition ? a : b``; the condition is a constant mask, not differentiated."""
+
+    @staticmethod
+    def forward(ctx, condition, a, b):
+        ctx.save_for_backward(condition)
+        return np.where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (condition,) = ctx.saved_tensors
+        _, need_a, need_b = ctx.needs_input_grad
+        grad_a = Where.apply(condition, grad, 0.0) if need_a else None
+        grad_b = Where.apply(condition, 0.0, grad) if need_b else None
+        return None, grad_a, grad_b
+
+
+class Cast(Function):
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.save_for_backward(x.dtype)
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (dtype,) = ctx.saved_tensors
+        return grad.astype(dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reductions. ``axis`` is None or a sorted tuple of non-negative axes (see normalize_axis).
+# ----------------------------------------------------------------------------------------------
+
+def _reduced_count(shape, axis) -> int:
+    return int(np.prod(shape)) if axis is None else int(np.prod([shape[a] for a in axis]))
+
+
+def _expand_to_input(grad: Tensor, shape, axis, keepdims) -> Tensor:
+    """Undo a reduction's shape change: put the reduced axes back, then broadcast."""
+    if not keepdims:
+        kept = tuple(1 if axis is None or i in axis else n for i, n in enumerate(shape))
+        grad = grad.reshape(kept)
+    return broadcast_to(grad, shape)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        ctx.save_for_backward(x.shape)
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (shape,) = ctx.saved_tensors
+        return _expand_to_input(grad, shape, ctx.attrs["axis"], ctx.attrs["keepdims"])
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        ctx.save_for_backward(x.shape)
+        return np.mean(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (shape,) = ctx.saved_tensors
+        axis = ctx.attrs["axis"]
+        expanded = _expand_to_input(grad, shape, axis, ctx.attrs["keepdims"])
+        return expanded / _reduced_count(shape, axis)
+
+
+class Var(Function):
+    """Variance, two-pass (mean first, then squared deviations) as in ``np.var``, so data far
+    from zero (1e8 + noise) keeps its precision."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims, ddof):
+        ctx.save_for_backward(x)
+        return np.var(x, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        axis, keepdims, ddof = ctx.attrs["axis"], ctx.attrs["keepdims"], ctx.attrs["ddof"]
+        centered = x - x.mean(axis=axis, keepdims=True)
+        scale = 2.0 / (_reduced_count(x.shape, axis) - ddof)
+        return _expand_to_input(grad, x.shape, axis, keepdims) * centered * scale
+
+
+class Max(Function):
+    """Maximum. Ties split the gradient equally among the tied elements (like ``torch.amax``),
+    so the gradient is the same whichever of them one calls "the" maximum."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        out = np.max(x, axis=axis, keepdims=True)
+        is_max = (x == out).astype(x.dtype)
+        ctx.save_for_backward(is_max / is_max.sum(axis=axis, keepdims=True))
+        return out if keepdims else np.squeeze(out, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (share,) = ctx.saved_tensors
+        return _expand_to_input(grad, share.shape, ctx.attrs["axis"], ctx.attrs["keepdims"]) * share
+
+
+# ----------------------------------------------------------------------------------------------
+# Movement: shape changes that copy no arithmetic.
+# ----------------------------------------------------------------------------------------------
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.save_for_backward(x.shape)
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (shape,) = ctx.saved_tensors
+        return grad.reshape(shape)
+
+
+class Transpose(Function):
+    @staticmethod
+    def forward(ctx, x, axes):
+        return np.transpose(x, axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.transpose(tuple(np.argsort(ctx.attrs["axes"])))
+
+
+class BroadcastTo(Function):
+    """Repeat along new leading axes and along axes of length 1. Its backward -- summing the
+    gradient over those axes -- is the library's one place that un-broadcasts."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.save_for_backward(x.shape)
+        return np.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (shape,) = ctx.saved_tensors
+        leading = grad.ndim - len(shape)
+        axes = tuple(range(leading)) + tuple(
+            leading + i for i, n in enumerate(shape) if n == 1 and grad.shape[leading + i] != 1)
+        return grad.sum(axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
+
+
+def _is_basic_index(index) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (slice, numbers.Integral))
+               for p in parts)
+
+
+class GetItem(Function):
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.save_for_backward(x.shape)
+        return np.array(x[index])  # a copy, so later writes into x cannot change it
+
+    @staticmethod
+    def backward(ctx, grad):
+        (shape,) = ctx.saved_tensors
+        return ScatterAdd.apply(grad, index=ctx.attrs["index"], shape=shape)
+
+
+class ScatterAdd(Function):
+    """Zeros of ``shape`` with ``values`` added at ``index``; repeated indices accumulate. The
+    backward of indexing, and indexing is in turn its backward."""
+
+    @staticmethod
+    def forward(ctx, values, index, shape):
+        out = np.zeros(shape, dtype=values.dtype)
+        if _is_basic_index(index):  # basic indices never repeat: plain assignment is enough
+            out[index] = values
+        else:
+            np.add.at(out, index, values)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[ctx.attrs["index"]]
+
+
+class Concatenate(Function):
+    @staticmethod
+    def forward(ctx, *arrays, axis):
+        ctx.save_for_backward(np.cumsum([a.shape[axis] for a in arrays]))
+        return np.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (ends,) = ctx.saved_tensors
+        axis = ctx.attrs["axis"]
+        lead = (slice(None),) * axis
+        starts = [0] + [int(e) for e in ends.data[:-1]]
+        return tuple(grad[lead + (slice(start, int(end)),)] if need else None
+                     for start, end, need in zip(starts, ends.data, ctx.needs_input_grad))
+
+
+class MatMul(Function):
+    """Matrix product of operands with at least 2 dims and equal batch dims (``matmul`` below
+    handles 1-D operands and batch broadcasting with explicit reshape/broadcast nodes)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad @ _swap_last(b) if need_a else None
+        grad_b = _swap_last(a) @ grad if need_b else None
+        return grad_a, grad_b
+
+
+def _swap_last(x: Tensor) -> Tensor:
+    axes = list(range(x.ndim))
+    axes[-2:] = axes[-1], axes[-2]
+    return x.transpose(tuple(axes))
+
+
+# ----------------------------------------------------------------------------------------------
+# What the Tensor methods call: argument checks where the user called, explicit broadcasting.
+# ----------------------------------------------------------------------------------------------
+
+def _operand(value, like):
+    """Turn a non-Tensor operand into something an op takes, without changing the dtype.
+
+    Python and NumPy scalars stay Python numbers (NumPy keeps the array's dtype for those);
+    arrays become constant tensors cast to the other operand's float dtype."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, numbers.Number):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    array = np.asarray(value)
+    if array.dtype == object:
+        raise TypeError(f"cannot combine a tensor with {type(value).__name__}")
+    if isinstance(like, Tensor) and like.dtype.kind == "f" and array.dtype.kind in "iuf":
+        array = array.astype(like.dtype, copy=False)
+    return Tensor._make(array, False, None)
+
+
+def broadcast_shape(op_name: str, *shapes) -> tuple:
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        listed = " and ".join(str(tuple(s)) for s in shapes)
+        raise ValueError(f"{op_name}: shapes {listed} cannot be broadcast together "
+                         f"(NumPy rules: trailing dims must be equal or 1)") from None
+
+
+def _broadcast_operands(op_name: str, *operands):
+    """Give every operand that needs a gradient the output shape, via explicit BroadcastTo."""
+    tensors = [t for t in operands if isinstance(t, Tensor)]
+    shapes = [t.shape for t in tensors]
+    if all(s == shapes[0] for s in shapes):
+        return operands
+    shape = broadcast_shape(op_name, *shapes)
+    if not autograd._grad_enabled:  # NumPy broadcasts by itself; no graph to show it in
+        return operands
+    return tuple(broadcast_to(t, shape) if isinstance(t, Tensor) and t.requires_grad else t
+                 for t in operands)
+
+
+def binary(op, a, b) -> Tensor:
+    a, b = _operand(a, b), _operand(b, a)
+    if type(a) is Tensor and type(b) is Tensor and a.data.shape != b.data.shape:
+        a, b = _broadcast_operands(op.__name__.lower(), a, b)
+    return op.apply(a, b)
+
+
+def power(base, exponent) -> Tensor:
+    if not isinstance(base, Tensor):  # number ** tensor: the number becomes a constant tensor
+        base = Tensor._make(np.asarray(base, dtype=exponent.dtype), False, None)
+    return binary(Pow, base, exponent)
+
+
+def broadcast_to(x: Tensor, shape) -> Tensor:
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    if broadcast_shape("broadcast_to", x.shape, shape) != shape:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
+    return BroadcastTo.apply(x, shape=shape)
+
+
+def reshape(x: Tensor, shape) -> Tensor:
+    shape = tuple(int(n) for n in shape)
+    if shape == x.shape:
+        return x
+    target = _resolve_shape(shape, x.size)
+    if target is None:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} "
+                         f"({x.size} elements) into shape {shape}")
+    return Reshape.apply(x, shape=target)
+
+
+def _resolve_shape(shape, size):
+    """``shape`` with a -1 filled in, or None if it cannot hold ``size`` elements."""
+    unknown = [i for i, n in enumerate(shape) if n == -1]
+    known = int(np.prod([n for n in shape if n != -1]))
+    if len(unknown) > 1 or any(n < -1 for n in shape):
+        return None
+    if unknown:
+        if known == 0 or size % known:
+            return None
+        shape = shape[:unknown[0]] + (size // known,) + shape[unknown[0] + 1:]
+    return shape if int(np.prod(shape)) == size else None
+
+
+def transpose(x: Tensor, axes) -> Tensor:
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} dims "
+                         f"of a tensor of shape {x.shape}")
+    axes = tuple(a % x.ndim for a in axes)
+    if axes == tuple(range(x.ndim)):
+        return x
+    return Transpose.apply(x, axes=axes)
+
+
+def normalize_axis(axis, ndim: int, op_name: str):
+    """None stays None (reduce everything); an int or tuple becomes a sorted tuple of
+    non-negative axes."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    normalized = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"{op_name}: axis {a} is out of range for a tensor with {ndim} dims")
+        normalized.append(int(a) % max(ndim, 1))
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"{op_name}: repeated axis in {axis}")
+    return tuple(sorted(normalized))
+
+
+def matmul(a, b) -> Tensor:
+    a, b = _operand(a, b), _operand(b, a)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dim, got shapes {a.shape} "
+                         f"and {b.shape} (use * to multiply by a scalar)")
+    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
+                         f"{a.shape[-1]} (last dim of a) != "
+                         f"{b.shape[-2 if b.ndim > 1 else 0]} ({'second-to-' if b.ndim > 1 else ''}"
+                         f"last dim of b)")
+    a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
+    b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
+    batch = broadcast_shape("matmul", a2.shape[:-2], b2.shape[:-2])
+    if a2.shape[:-2] != batch or b2.shape[:-2] != batch:
+        a2, b2 = (broadcast_to(t, batch + t.shape[-2:]) if t.requires_grad else t
+                  for t in (a2, b2))
+    out = MatMul.apply(a2, b2)
+    if a.ndim == 1 or b.ndim == 1:
+        shape = out.shape[:-2] + (() if a.ndim == 1 else out.shape[-2:-1]) + (
+            () if b.ndim == 1 else out.shape[-1:])
+        out = out.reshape(shape)
+    return out
+
+
+def getitem(x: Tensor, index) -> Tensor:
+    if isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    elif isinstance(index, list):
+        index = np.asarray(index)
+    try:
+        np.empty(x.shape, dtype=np.int8)[index]
+    except IndexError as error:
+        raise IndexError(f"getitem: index {index!r:.60} is invalid for a tensor of shape "
+                         f"{x.shape}: {error}") from None
+    return GetItem.apply(x, index=index)
+
+
+def concatenate(tensors, axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (like ``np.concatenate``)."""
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("concatenate: need at least one tensor")
+    ndim = tensors[0].ndim
+    (axis,) = normalize_axis(axis, ndim, "concatenate")
+    for t in tensors:
+        if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1:] != \
+                tensors[0].shape[:axis] + tensors[0].shape[axis + 1:]:
+            raise ValueError(f"concatenate: shapes {[t.shape for t in tensors]} differ outside "
+                             f"axis {axis}")
+    return Concatenate.apply(*tensors, axis=axis)
+
+
+def stack(tensors, axis: int = 0) -> Tensor:
+    """Join same-shape tensors along a new axis (like ``np.stack``)."""
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: need at least one tensor")
+    if any(t.shape != tensors[0].shape for t in tensors):
+        raise ValueError(f"stack: all tensors need the same shape, got "
+                         f"{[t.shape for t in tensors]}")
+    (axis,) = normalize_axis(axis, tensors[0].ndim + 1, "stack")
+    shape = tensors[0].shape[:axis] + (1,) + tensors[0].shape[axis:]
+    return concatenate([t.reshape(shape) for t in tensors], axis=axis)
+
+
+def where(condition, a, b) -> Tensor:
+    """Elementwise ``a`` where ``condition`` holds, else ``b`` (like ``np.where``)."""
+    condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition,
+                           dtype=bool)
+    like = a if isinstance(a, Tensor) else b
+    a, b = _operand(a, like), _operand(b, like)
+    shapes = [condition.shape] + [t.shape for t in (a, b) if isinstance(t, Tensor)]
+    shape = broadcast_shape("where", *shapes)
+    if autograd._grad_enabled:
+        a, b = (broadcast_to(t, shape) if isinstance(t, Tensor) and t.requires_grad else t
+                for t in (a, b))
+    return Where.apply(condition, a, b)
