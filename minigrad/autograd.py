@@ -38,8 +38,8 @@ __all__ = ["Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_en
 # ----------------------------------------------------------------------------------------------
 
 _grad_enabled = True
-# The modules whose forward is running, outermost first, as (name, module) pairs; every node
-# created records it so the graph drawer can cluster ops by module.
+# The modules whose forward is running, outermost first; every node created records it (as
+# ``node.scope``) so the graph drawer can cluster ops by module.
 _scope: tuple = ()
 _lock = threading.Lock()
 
@@ -83,11 +83,11 @@ class enable_grad(set_grad_enabled):
 
 
 @contextlib.contextmanager
-def module_scope(name: str, module):
-    """Mark every node created inside the block as belonging to ``module`` (called ``name``)."""
+def module_scope(module):
+    """Mark every node created inside the block as belonging to ``module``."""
     global _scope
     outer = _scope
-    _scope = outer + ((name, module),)
+    _scope = outer + (module,)
     try:
         yield
     finally:
