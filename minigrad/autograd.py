@@ -111,7 +111,7 @@ class Function:
     inputs: tuple = ()
     attrs: dict = {}
     scope: tuple = ()
-    needs_input_grad: tuple = ()
+    needs_input_grad: list = []
     _saved: tuple = ()
     _output = None
 
@@ -125,24 +125,35 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **attrs):
+        # The hot path of the whole library: every op of every forward and backward runs it.
         ctx = cls()
-        arrays = [a.data if type(a) is Tensor or isinstance(a, Tensor) else a for a in args]
-        track = _grad_enabled and any(isinstance(a, Tensor) and a.requires_grad for a in args)
+        if not _grad_enabled:  # e.g. inside a backward pass: nothing to record
+            out = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args], **attrs)
+            if type(out) is not np.ndarray:
+                out = out.data if isinstance(out, Tensor) else np.asarray(out)
+            return Tensor._make(out, False, None)
+        arrays = []
+        needs = []
+        for arg in args:
+            if isinstance(arg, Tensor):
+                arrays.append(arg.data)
+                needs.append(arg.requires_grad)
+            else:
+                arrays.append(arg)
+                needs.append(False)
+        track = True in needs
         if track:
             ctx.inputs = args
             ctx.attrs = attrs
             ctx.scope = _scope
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+            ctx.needs_input_grad = needs
             ctx._arrays = arrays
         out = cls.forward(ctx, *arrays, **attrs)
-        if isinstance(out, Tensor):
-            out = out.data
-        elif type(out) is not np.ndarray:
-            out = np.asarray(out)
+        if type(out) is not np.ndarray:
+            out = out.data if isinstance(out, Tensor) else np.asarray(out)
         if not track:
             return Tensor._make(out, False, None)
         ctx._output = out
-        del ctx._arrays
         return Tensor._make(out, True, ctx)
 
     # -- what forward hands to backward ----------------------------------------------------------
@@ -153,21 +164,27 @@ class Function:
         backward written with them is itself differentiable."""
         if not self.inputs:  # not recording: nothing will call backward
             return
-        by_id = {id(array): i for i, array in enumerate(self._arrays)}
-        self._saved = tuple(("input", by_id[id(item)]) if id(item) in by_id else ("value", item)
-                            for item in items)
+        saved = []
+        for item in items:
+            for index, array in enumerate(self._arrays):
+                if item is array:
+                    saved.append((index, None))
+                    break
+            else:
+                saved.append((None, item))
+        self._saved = saved
 
     @property
     def saved_tensors(self) -> tuple:
         out = []
-        for kind, item in self._saved:
-            if kind == "input":
-                value = self.inputs[item]
+        for index, item in self._saved:
+            if index is not None:
+                value = self.inputs[index]
             elif item is self._output:
                 # The op's own output, re-attached to this node: d(output)/d(input) then flows
                 # through this node again in a higher-order backward (PyTorch does the same).
                 value = Tensor._make(item, True, self)
-            elif isinstance(item, np.ndarray):
+            elif type(item) is np.ndarray:
                 value = Tensor._make(item, False, None)
             else:
                 value = item
@@ -217,34 +234,39 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_
     grad)``, if given, sees the gradient flowing along every edge (the graph drawer uses it).
     With ``create_graph`` the backward ops are themselves recorded.
     """
-    leaf_grads: dict = {}
-    leaf_tensors: dict = {}
-    pending = {id(root.grad_fn): grad}
+    leaves: dict = {}   # id(leaf) -> leaf
+    leaf_grads: dict = {}  # id(leaf) -> its gradient so far
+    pending = {id(root.grad_fn): grad}  # id(node) -> gradient of the node's output so far
     with set_grad_enabled(create_graph):
         for node in topological_order(root.grad_fn):
             out_grad = pending.pop(id(node), None)
-            if out_grad is None:
+            if out_grad is None:  # no path from the root reached this node with a gradient
                 continue
             in_grads = node.backward(node, out_grad)
-            if not isinstance(in_grads, tuple):
+            if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
-            if len(in_grads) != len(node.inputs):
+            inputs, needs = node.inputs, node.needs_input_grad
+            if len(in_grads) != len(inputs):
                 raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradients, "
-                                   f"expected {len(node.inputs)} (one per input, None allowed)")
-            for index, (tensor, in_grad) in enumerate(zip(node.inputs, in_grads)):
-                if in_grad is None or not node.needs_input_grad[index]:
+                                   f"expected {len(inputs)} (one per input, None allowed)")
+            for index, in_grad in enumerate(in_grads):
+                if in_grad is None or not needs[index]:
                     continue
-                in_grad = _check_gradient(node, index, tensor, in_grad)
+                tensor = inputs[index]
+                if (type(in_grad) is not Tensor or in_grad.data.shape != tensor.data.shape
+                        or in_grad.data.dtype != tensor.data.dtype):
+                    in_grad = _conform_gradient(node, index, tensor, in_grad)
                 if on_edge is not None:
                     on_edge(node, index, tensor, in_grad)
                 parent = tensor.grad_fn
-                key = id(parent) if parent is not None else id(tensor)
-                target = pending if parent is not None else leaf_grads
                 if parent is None:
-                    leaf_tensors[key] = tensor
+                    key, target = id(tensor), leaf_grads
+                    leaves[key] = tensor
+                else:
+                    key, target = id(parent), pending
                 previous = target.get(key)
                 target[key] = in_grad if previous is None else previous + in_grad
-    return {leaf_tensors[key]: g for key, g in leaf_grads.items()}
+    return {leaves[key]: g for key, g in leaf_grads.items()}
 
 
 def grad(output: Tensor, inputs, grad_output=None, *, create_graph: bool = False) -> tuple:
@@ -263,13 +285,16 @@ def grad(output: Tensor, inputs, grad_output=None, *, create_graph: bool = False
     return tuple(leaf_grads.get(t) for t in inputs)
 
 
-def _check_gradient(node, index, tensor, grad):
-    """A custom backward may return arrays or wrong shapes; catch that at the op that did it."""
+def _conform_gradient(node, index, tensor, grad):
+    """A custom backward may return an array, or a gradient of the wrong shape: name the op that
+    did it. A gradient always takes its input's dtype (mixed-dtype ops promote in forward)."""
     if not isinstance(grad, Tensor):
         grad = Tensor._make(np.asarray(grad, dtype=tensor.dtype), False, None)
     if grad.shape != tensor.shape:
         raise RuntimeError(f"{node.name}.backward returned a gradient of shape {grad.shape} for "
                            f"input {index}, whose shape is {tensor.shape}")
+    if grad.dtype != tensor.dtype:
+        grad = grad.astype(tensor.dtype)
     return grad
 
 

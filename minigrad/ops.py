@@ -9,6 +9,7 @@ gradient is summed back to its operand's shape.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -18,6 +19,8 @@ from .autograd import Function
 from .tensor import Tensor
 
 __all__ = ["concatenate", "stack", "where"]
+
+_SMALL = 4096  # elements; below this, copying beats NumPy's Python-level view machinery
 
 
 # ----------------------------------------------------------------------------------------------
@@ -228,12 +231,12 @@ class Cast(Function):
 # ----------------------------------------------------------------------------------------------
 
 def _reduced_count(shape, axis) -> int:
-    return int(np.prod(shape)) if axis is None else int(np.prod([shape[a] for a in axis]))
+    return math.prod(shape) if axis is None else math.prod(shape[a] for a in axis)
 
 
 def _expand_to_input(grad: Tensor, shape, axis, keepdims) -> Tensor:
     """Undo a reduction's shape change: put the reduced axes back, then broadcast."""
-    if not keepdims:
+    if not keepdims and axis is not None:  # (a full reduction's 0-d grad broadcasts as it is)
         kept = tuple(1 if axis is None or i in axis else n for i, n in enumerate(shape))
         grad = grad.reshape(kept)
     return broadcast_to(grad, shape)
@@ -243,7 +246,7 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         ctx.save_for_backward(x.shape)
-        return np.sum(x, axis=axis, keepdims=keepdims)
+        return x.sum(axis=axis, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, grad):
@@ -255,7 +258,7 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         ctx.save_for_backward(x.shape)
-        return np.mean(x, axis=axis, keepdims=keepdims)
+        return x.mean(axis=axis, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, grad):
@@ -272,7 +275,7 @@ class Var(Function):
     @staticmethod
     def forward(ctx, x, axis, keepdims, ddof):
         ctx.save_for_backward(x)
-        return np.var(x, axis=axis, keepdims=keepdims, ddof=ddof)
+        return x.var(axis=axis, keepdims=keepdims, ddof=ddof)
 
     @staticmethod
     def backward(ctx, grad):
@@ -289,7 +292,7 @@ class Max(Function):
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
-        out = np.max(x, axis=axis, keepdims=True)
+        out = x.max(axis=axis, keepdims=True)
         is_max = (x == out).astype(x.dtype)
         ctx.save_for_backward(is_max / is_max.sum(axis=axis, keepdims=True))
         return out if keepdims else np.squeeze(out, axis=axis)
@@ -333,7 +336,12 @@ class BroadcastTo(Function):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.save_for_backward(x.shape)
-        return np.broadcast_to(x, shape)
+        if math.prod(shape) <= _SMALL:
+            # np.broadcast_to costs ~3 us of Python; a small copy is ~0.4 us.
+            out = np.empty(shape, dtype=x.dtype)
+            out[...] = x
+            return out
+        return np.broadcast_to(x, shape)  # a view: no memory for large broadcasts
 
     @staticmethod
     def backward(ctx, grad):
@@ -466,8 +474,11 @@ def _broadcast_operands(op_name: str, *operands):
 
 
 def binary(op, a, b) -> Tensor:
-    a, b = _operand(a, b), _operand(b, a)
-    if type(a) is Tensor and type(b) is Tensor and a.data.shape != b.data.shape:
+    if not isinstance(a, Tensor):
+        a = _operand(a, b)
+    elif not isinstance(b, Tensor):
+        b = _operand(b, a)
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.shape != b.data.shape:
         a, b = _broadcast_operands(op.__name__.lower(), a, b)
     return op.apply(a, b)
 
@@ -480,15 +491,18 @@ def power(base, exponent) -> Tensor:
 
 def broadcast_to(x: Tensor, shape) -> Tensor:
     shape = tuple(shape)
-    if x.shape == shape:
+    source = x.data.shape
+    if source == shape:
         return x
-    if broadcast_shape("broadcast_to", x.shape, shape) != shape:
-        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
+    lead = len(shape) - len(source)
+    if lead < 0 or any(n != 1 and n != shape[lead + i] for i, n in enumerate(source)):
+        raise ValueError(f"broadcast_to: cannot broadcast shape {source} to {shape} (NumPy "
+                         f"rules: each dim of the source must be 1 or equal the target's)")
     return BroadcastTo.apply(x, shape=shape)
 
 
 def reshape(x: Tensor, shape) -> Tensor:
-    shape = tuple(int(n) for n in shape)
+    shape = tuple(shape)
     if shape == x.shape:
         return x
     target = _resolve_shape(shape, x.size)
@@ -500,15 +514,17 @@ def reshape(x: Tensor, shape) -> Tensor:
 
 def _resolve_shape(shape, size):
     """``shape`` with a -1 filled in, or None if it cannot hold ``size`` elements."""
+    if -1 not in shape:
+        return shape if math.prod(shape) == size else None
     unknown = [i for i, n in enumerate(shape) if n == -1]
-    known = int(np.prod([n for n in shape if n != -1]))
+    known = math.prod(n for n in shape if n != -1)
     if len(unknown) > 1 or any(n < -1 for n in shape):
         return None
     if unknown:
         if known == 0 or size % known:
             return None
         shape = shape[:unknown[0]] + (size // known,) + shape[unknown[0] + 1:]
-    return shape if int(np.prod(shape)) == size else None
+    return shape if math.prod(shape) == size else None
 
 
 def transpose(x: Tensor, axes) -> Tensor:

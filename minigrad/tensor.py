@@ -176,7 +176,7 @@ class Tensor:
                 raise RuntimeError(f"backward: grad can be implicitly created only for a "
                                    f"single-element output, this one has shape {self.shape}; "
                                    f"pass grad= of the same shape (or call .sum() first)")
-            grad = Tensor._make(np.ones_like(self.data), False, None)
+            grad = Tensor._make(np.ones(self.data.shape, self.data.dtype), False, None)
         else:
             grad = grad if isinstance(grad, Tensor) else Tensor(grad, dtype=self.dtype)
             if grad.shape != self.shape:
@@ -187,10 +187,9 @@ class Tensor:
         else:
             leaf_grads = autograd.backpropagate(self, grad, create_graph=create_graph)
         for leaf, g in leaf_grads.items():
-            if not create_graph:
-                g = g.detach()
-                if not g.data.flags.writeable:  # e.g. a broadcast view: give the user a real array
-                    g = Tensor._make(np.array(g.data), False, None)
+            if not create_graph and (g.requires_grad or not g.data.flags.writeable):
+                # Detached, and a real array rather than a read-only broadcast view.
+                g = Tensor._make(np.array(g.data), False, None)
             leaf.grad = g if leaf.grad is None else leaf.grad + g
 
     # -- arithmetic (NumPy broadcasting; Python numbers keep the tensor's dtype) -----------------

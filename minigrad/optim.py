@@ -1,0 +1,221 @@
+"""Optimizers (SGD, Adam) and learning-rate schedules (StepLR, CosineAnnealingLR).
+
+The update rules are PyTorch's, written in the same order of operations, so a minigrad model
+and a PyTorch model that start equal stay equal step after step. Updates work on the
+parameters' NumPy arrays in place: an update is not part of any graph, and modules keep
+holding the same Parameter objects.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["Optimizer", "SGD", "Adam", "LRScheduler", "StepLR", "CosineAnnealingLR"]
+
+
+def _check_number(owner: str, name: str, value, low: float = 0.0, high: float = math.inf,
+                  high_open: bool = False):
+    """Raise a ValueError naming the optimizer and the setting unless low <= value <= high
+    (or < high when ``high_open``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+        raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
+    above = value >= high if high_open else value > high
+    if value < low or above:
+        bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
+        raise ValueError(f"{owner}: {name} must be in {bound}, got {value}")
+
+
+class Optimizer:
+    """Holds the parameters to update and the learning rate ``lr``.
+
+    Subclasses implement ``_update(param, grad, state)`` for one parameter; ``step`` calls it
+    for every parameter that has a gradient. ``state`` is that parameter's own dict (momentum
+    buffers, moment estimates), kept between steps.
+    """
+
+    def __init__(self, params, lr: float):
+        name = type(self).__name__
+        if isinstance(params, Tensor):
+            raise TypeError(f"{name}: params must be an iterable of tensors (e.g. "
+                            f"model.parameters()), got a single tensor; wrap it in a list")
+        params = list(params)
+        if not params:
+            raise ValueError(f"{name}: got an empty parameter list (did the model define any "
+                             f"parameters, or was a generator already used up?)")
+        for index, param in enumerate(params):
+            if not isinstance(param, Tensor):
+                raise TypeError(f"{name}: parameter {index} is a {type(param).__name__}, "
+                                f"expected a Tensor")
+            if not param.requires_grad or not param.is_leaf:
+                raise ValueError(f"{name}: parameter {index} (shape {param.shape}) must be a "
+                                 f"leaf tensor with requires_grad=True")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError(f"{name}: some parameters appear more than once in the list")
+        _check_number(name, "lr", lr)
+        self.params = params
+        self.lr = float(lr)
+        self.state = [{} for _ in params]
+
+    def zero_grad(self) -> None:
+        """Forget the gradients (set ``.grad`` to None, as PyTorch does by default)."""
+        for param in self.params:
+            param.grad = None
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient; the others are left alone."""
+        for param, state in zip(self.params, self.state):
+            if param.grad is not None:
+                self._update(param.data, param.grad.data, state)
+
+    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
+        raise NotImplementedError
+
+    def __repr__(self):
+        settings = ", ".join(f"{k}={v}" for k, v in vars(self).items()
+                             if k not in ("params", "state"))
+        return f"{type(self).__name__}({len(self.params)} parameters, {settings})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with momentum (heavy-ball or Nesterov) and L2
+    weight decay. With ``g = grad + weight_decay * param``::
+
+        buf = g                                   (first step)
+        buf = momentum * buf + (1 - dampening) * g  (later steps)
+        param -= lr * (g + momentum * buf if nesterov else buf)
+
+    and without momentum simply ``param -= lr * g``.
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
+        super().__init__(params, lr)
+        _check_number("SGD", "momentum", momentum)
+        _check_number("SGD", "dampening", dampening)
+        _check_number("SGD", "weight_decay", weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(f"SGD: nesterov needs momentum > 0 and dampening 0, got "
+                             f"momentum={momentum}, dampening={dampening}")
+        self.momentum = float(momentum)
+        self.dampening = float(dampening)
+        self.weight_decay = float(weight_decay)
+        self.nesterov = bool(nesterov)
+
+    def _update(self, param, grad, state):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        if self.momentum:
+            buffer = state.get("momentum_buffer")
+            if buffer is None:
+                buffer = state["momentum_buffer"] = grad.copy()
+            else:
+                buffer *= self.momentum
+                buffer += (1 - self.dampening) * grad if self.dampening else grad
+            grad = grad + self.momentum * buffer if self.nesterov else buffer
+        param -= self.lr * grad
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias-corrected moment estimates. ``weight_decay`` is L2
+    regularisation added to the gradient, as in ``torch.optim.Adam`` (not AdamW's decoupled
+    decay). With ``g = grad + weight_decay * param`` and step count ``t``::
+
+        m += (1 - beta1) * (g - m)
+        v = beta2 * v + (1 - beta2) * g * g
+        param -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
+        for index, beta in enumerate(betas):
+            _check_number("Adam", f"betas[{index}]", beta, high=1.0, high_open=True)
+        _check_number("Adam", "eps", eps)
+        _check_number("Adam", "weight_decay", weight_decay)
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps = float(eps)
+        self.weight_decay = float(weight_decay)
+
+    def _update(self, param, grad, state):
+        beta1, beta2 = self.betas
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        if not state:
+            state.update(step=0, exp_avg=np.zeros_like(param), exp_avg_sq=np.zeros_like(param))
+        state["step"] += 1
+        step, exp_avg, exp_avg_sq = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        # m moves a fraction (1 - beta1) of the way towards g: PyTorch's lerp form.
+        exp_avg += (1 - beta1) * (grad - exp_avg)
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * grad * grad
+        step_size = self.lr / (1 - beta1 ** step)
+        denominator = np.sqrt(exp_avg_sq) / math.sqrt(1 - beta2 ** step)
+        denominator += self.eps
+        param -= step_size * exp_avg / denominator
+
+
+# ----------------------------------------------------------------------------------------------
+# Learning-rate schedules: call ``scheduler.step()`` once per epoch, after ``optimizer.step()``.
+# ----------------------------------------------------------------------------------------------
+
+class LRScheduler:
+    """Sets ``optimizer.lr`` from the optimizer's initial lr and the epoch count ``last_epoch``
+    (0 at construction, +1 per ``step()``). Subclasses give the closed-form ``lr_at(epoch)``."""
+
+    def __init__(self, optimizer: Optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(self).__name__}: expected a minigrad optimizer, got "
+                            f"{type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.last_epoch = 0
+
+    def lr_at(self, epoch: int) -> float:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        self.optimizer.lr = self.lr_at(self.last_epoch)
+
+    def get_last_lr(self) -> list:
+        """The learning rate set by the last step, as a one-element list (like PyTorch's)."""
+        return [self.optimizer.lr]
+
+
+class StepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) \
+                or step_size < 1:
+            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
+        _check_number("StepLR", "gamma", gamma)
+        super().__init__(optimizer)
+        self.step_size = int(step_size)
+        self.gamma = float(gamma)
+
+    def lr_at(self, epoch: int) -> float:
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Follow half a cosine from the initial lr down to ``eta_min`` over ``T_max`` epochs
+    (and back up after that, as PyTorch's does)."""
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
+        if isinstance(T_max, bool) or not isinstance(T_max, numbers.Integral) or T_max < 1:
+            raise ValueError(f"CosineAnnealingLR: T_max must be a positive integer, got {T_max!r}")
+        _check_number("CosineAnnealingLR", "eta_min", eta_min)
+        super().__init__(optimizer)
+        self.T_max = int(T_max)
+        self.eta_min = float(eta_min)
+
+    def lr_at(self, epoch: int) -> float:
+        cosine = (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+        return self.eta_min + (self.base_lr - self.eta_min) * cosine
