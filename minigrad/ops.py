@@ -439,10 +439,10 @@ def _operand(value, like):
     arrays become constant tensors cast to the other operand's float dtype."""
     if isinstance(value, Tensor):
         return value
+    if isinstance(value, np.generic):  # before Number: np.float64 is a float subclass
+        return value.item()
     if isinstance(value, numbers.Number):
         return value
-    if isinstance(value, np.generic):
-        return value.item()
     array = np.asarray(value)
     if array.dtype == object:
         raise TypeError(f"cannot combine a tensor with {type(value).__name__}")
