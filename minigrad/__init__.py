@@ -7,5 +7,7 @@ from .tensor import Tensor, tensor, set_default_dtype, get_default_dtype
 from .autograd import Function, no_grad, enable_grad, is_grad_enabled, set_grad_enabled, grad
 from .ops import concatenate, stack, where
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
+from .serialization import save, load
+from . import optim
 
 __version__ = "0.1.0"
