@@ -126,12 +126,13 @@ class Function:
     @classmethod
     def apply(cls, *args, **attrs):
         # The hot path of the whole library: every op of every forward and backward runs it.
-        ctx = cls()
         if not _grad_enabled:  # e.g. inside a backward pass: nothing to record
-            out = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args], **attrs)
+            out = cls.forward(_UNRECORDED, *[a.data if isinstance(a, Tensor) else a for a in args],
+                              **attrs)
             if type(out) is not np.ndarray:
                 out = out.data if isinstance(out, Tensor) else np.asarray(out)
             return Tensor._make(out, False, None)
+        ctx = cls()
         arrays = []
         needs = []
         for arg in args:
@@ -148,7 +149,7 @@ class Function:
             ctx.scope = _scope
             ctx.needs_input_grad = needs
             ctx._arrays = arrays
-        out = cls.forward(ctx, *arrays, **attrs)
+        out = cls.forward(ctx if track else _UNRECORDED, *arrays, **attrs)
         if type(out) is not np.ndarray:
             out = out.data if isinstance(out, Tensor) else np.asarray(out)
         if not track:
@@ -202,6 +203,10 @@ class Function:
         return f"<{self.name}({attrs})>"
 
 
+# The ctx handed to forward when nothing is recorded: its save_for_backward keeps nothing.
+_UNRECORDED = Function()
+
+
 # ----------------------------------------------------------------------------------------------
 # Backward: one iterative traversal, shared by Tensor.backward, gradcheck and the graph drawer.
 # ----------------------------------------------------------------------------------------------
@@ -210,14 +215,14 @@ def topological_order(root: Function) -> list:
     """Nodes reachable from ``root``, each listed before the nodes that produced its inputs.
 
     Iterative depth-first search, so a chain of 100,000 ops needs no recursion."""
-    order, visited = [], {id(root)}
+    order, visited = [], {root}
     stack = [(root, iter(root.inputs))]
     while stack:
         node, inputs = stack[-1]
         for tensor in inputs:
-            parent = getattr(tensor, "grad_fn", None)
-            if parent is not None and id(parent) not in visited:
-                visited.add(id(parent))
+            parent = tensor.grad_fn if isinstance(tensor, Tensor) else None
+            if parent is not None and parent not in visited:
+                visited.add(parent)
                 stack.append((parent, iter(parent.inputs)))
                 break
         else:
@@ -234,12 +239,14 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_
     grad)``, if given, sees the gradient flowing along every edge (the graph drawer uses it).
     With ``create_graph`` the backward ops are themselves recorded.
     """
-    leaves: dict = {}   # id(leaf) -> leaf
+    global _grad_enabled
+    leaves: dict = {}      # id(leaf) -> leaf
     leaf_grads: dict = {}  # id(leaf) -> its gradient so far
-    pending = {id(root.grad_fn): grad}  # id(node) -> gradient of the node's output so far
-    with set_grad_enabled(create_graph):
+    pending = {root.grad_fn: grad}  # node -> gradient of the node's output so far
+    previous_mode, _grad_enabled = _grad_enabled, create_graph
+    try:
         for node in topological_order(root.grad_fn):
-            out_grad = pending.pop(id(node), None)
+            out_grad = pending.pop(node, None)
             if out_grad is None:  # no path from the root reached this node with a gradient
                 continue
             in_grads = node.backward(node, out_grad)
@@ -263,9 +270,11 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_
                     key, target = id(tensor), leaf_grads
                     leaves[key] = tensor
                 else:
-                    key, target = id(parent), pending
-                previous = target.get(key)
-                target[key] = in_grad if previous is None else previous + in_grad
+                    key, target = parent, pending
+                so_far = target.get(key)
+                target[key] = in_grad if so_far is None else so_far + in_grad
+    finally:
+        _grad_enabled = previous_mode
     return {leaves[key]: g for key, g in leaf_grads.items()}
 
 

@@ -143,8 +143,8 @@ class Tensor:
             extras.append("requires_grad=True")
         return "tensor(" + ", ".join([body] + extras) + ")"
 
-    def __hash__(self):  # tensors are graph nodes: hash by identity (== is elementwise)
-        return id(self)
+    # Tensors are graph nodes: hashed by identity, although == compares elementwise.
+    __hash__ = object.__hash__
 
     def __bool__(self):
         if self.data.size != 1:
