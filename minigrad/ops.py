@@ -189,7 +189,7 @@ class Relu(Function):
     def forward(ctx, x):
         positive = x > 0
         ctx.save_for_backward(positive)
-        return np.where(positive, x, 0).astype(x.dtype, copy=False)
+        return np.maximum(x, 0)
 
     @staticmethod
     def backward(ctx, grad):
