@@ -171,8 +171,9 @@ class Tanh(Function):
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
-        # Written through tanh so that large |x| neither overflows exp nor loses precision.
-        out = 0.5 * (1 + np.tanh(0.5 * x))
+        # 1 / (1 + e^-x) = exp(-log(1 + e^-x)): logaddexp neither overflows for large |x| nor
+        # cancels for very negative x, where 0.5 * (1 + tanh(x / 2)) keeps no significant digit.
+        out = np.exp(-np.logaddexp(0.0, -x))
         ctx.save_for_backward(out)
         return out
 
