@@ -40,7 +40,7 @@ def _to_array(data, dtype) -> np.ndarray:
     if not from_numpy and array.dtype.kind == "f" and array.dtype != _default_dtype:
         # Python floats become the default dtype; NumPy arrays keep theirs.
         array = array.astype(_default_dtype)
-    if array.dtype == object:
+    if array.dtype.kind not in "biufc":  # objects, strings, dates: not numbers
         raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} {data!r:.80}")
     return array
 
@@ -112,9 +112,8 @@ class Tensor:
         return self.data.tolist()
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is None:
-            return self.data
-        return self.data.astype(dtype, copy=bool(copy))
+        # np.array(t) asks for copy=True and must not get an alias of t's data.
+        return np.array(self.data, dtype=dtype, copy=copy)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if requires_grad and self.data.dtype.kind not in "fc":
@@ -151,11 +150,11 @@ class Tensor:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
         return bool(self.data)
 
-    def __float__(self):
-        return float(self.data)
+    def __float__(self):  # .item(): NumPy 2 refuses float() of a 1-element array of ndim > 0
+        return float(self.data.item())
 
     def __int__(self):
-        return int(self.data)
+        return int(self.data.item())
 
     # -- autograd -----------------------------------------------------------------------------
 
