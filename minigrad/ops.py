@@ -558,9 +558,9 @@ def normalize_axis(axis, ndim: int, op_name: str):
 
 def matmul(a, b) -> Tensor:
     a, b = _operand(a, b), _operand(b, a)
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both operands need at least 1 dim, got shapes {a.shape} "
-                         f"and {b.shape} (use * to multiply by a scalar)")
+    if np.ndim(a) == 0 or np.ndim(b) == 0:  # (_operand leaves Python numbers as they are)
+        raise ValueError(f"matmul: both operands need at least 1 dim, got shapes {np.shape(a)} "
+                         f"and {np.shape(b)} (use * to multiply by a scalar)")
     if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
                          f"{a.shape[-1]} (last dim of a) != "
@@ -568,7 +568,11 @@ def matmul(a, b) -> Tensor:
                          f"last dim of b)")
     a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
     b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
-    batch = broadcast_shape("matmul", a2.shape[:-2], b2.shape[:-2])
+    try:
+        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: the batch dims of shapes {a.shape} and {b.shape} cannot be "
+                         f"broadcast together (all but the last two dims)") from None
     if a2.shape[:-2] != batch or b2.shape[:-2] != batch:
         a2, b2 = (broadcast_to(t, batch + t.shape[-2:]) if t.requires_grad else t
                   for t in (a2, b2))

@@ -185,10 +185,18 @@ class Tensor:
             leaf_grads = {self: grad}
         else:
             leaf_grads = autograd.backpropagate(self, grad, create_graph=create_graph)
+        # Add hands one gradient array to both its inputs, Reshape a view of it: give every leaf
+        # memory of its own (not shared with another leaf or the caller's grad), so writing into
+        # one .grad cannot change another.
+        handed_out = {id(_memory_owner(grad.data))}
         for leaf, g in leaf_grads.items():
-            if not create_graph and (g.requires_grad or not g.data.flags.writeable):
-                # Detached, and a real array rather than a read-only broadcast view.
-                g = Tensor._make(np.array(g.data), False, None)
+            if not create_graph:
+                owner = id(_memory_owner(g.data))
+                if g.requires_grad or not g.data.flags.writeable or owner in handed_out:
+                    # Detached, and a real array rather than a read-only broadcast view.
+                    g = Tensor._make(np.array(g.data), False, None)
+                    owner = id(g.data)
+                handed_out.add(owner)
             leaf.grad = g if leaf.grad is None else leaf.grad + g
 
     # -- arithmetic (NumPy broadcasting; Python numbers keep the tensor's dtype) -----------------
@@ -319,6 +327,11 @@ class Tensor:
 
 def _raw(value):
     return value.data if isinstance(value, Tensor) else value
+
+
+def _memory_owner(array: np.ndarray):
+    """The object whose memory ``array`` uses (itself, or the array it is a view of)."""
+    return array if array.base is None else array.base
 
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
