@@ -9,5 +9,6 @@ from .ops import concatenate, stack, where
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from .serialization import save, load
 from . import optim
+from . import functional, nn
 
 __version__ = "0.1.0"

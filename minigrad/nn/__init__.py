@@ -1,0 +1,13 @@
+"""Neural-network building blocks: ``Module`` and its layers.
+
+``minigrad.nn.functional`` is ``minigrad.functional`` (the same functions, PyTorch's spelling).
+"""
+from . import functional, init
+from .init import manual_seed
+from .layers import Conv2d, Dropout, Flatten, Linear, ReLU, Sigmoid, Tanh
+from .module import Module, Parameter, Sequential
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+
+__all__ = ["Module", "Parameter", "Sequential", "Linear", "Conv2d", "ReLU", "Sigmoid", "Tanh",
+           "Dropout", "Flatten", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm",
+           "functional", "init", "manual_seed"]

@@ -1,0 +1,125 @@
+"""Layers without normalization: Linear, Conv2d, activations, Dropout, Flatten."""
+from __future__ import annotations
+
+import math
+import numbers
+
+from .. import functional as F
+from ..tensor import Tensor
+from . import init
+from .module import Module, Parameter
+
+__all__ = ["Linear", "Conv2d", "ReLU", "Sigmoid", "Tanh", "Dropout", "Flatten"]
+
+
+def _positive_int(layer: str, name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias, with weight (out_features, in_features).
+
+    Initialized like PyTorch: weight and bias from U(-1/sqrt(in_features), 1/sqrt(in_features)).
+    ``rng`` (a NumPy Generator or int seed) overrides the shared generator of ``nn.init``."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, dtype=None,
+                 rng=None):
+        super().__init__()
+        self.in_features = _positive_int("Linear", "in_features", in_features)
+        self.out_features = _positive_int("Linear", "out_features", out_features)
+        bound = 1.0 / math.sqrt(in_features)
+        rng = init.generator(rng)
+        self.weight = Parameter(init.uniform((out_features, in_features), bound, rng, dtype))
+        self.register_parameter(
+            "bias", Parameter(init.uniform((out_features,), bound, rng, dtype)) if bias else None)
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Conv2d(Module):
+    """2-D convolution of (N, in_channels, H, W) inputs with a square or (KH, KW) kernel,
+    ``stride`` and zero ``padding``. Initialized like PyTorch: U(-1/sqrt(fan_in),
+    1/sqrt(fan_in)) with fan_in = in_channels * KH * KW."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 bias: bool = True, *, dtype=None, rng=None):
+        super().__init__()
+        self.in_channels = _positive_int("Conv2d", "in_channels", in_channels)
+        self.out_channels = _positive_int("Conv2d", "out_channels", out_channels)
+        self.kernel_size = F._pair(kernel_size, "kernel_size")
+        self.stride = F._pair(stride, "stride")
+        self.padding = F._pair(padding, "padding")
+        bound = 1.0 / math.sqrt(in_channels * self.kernel_size[0] * self.kernel_size[1])
+        rng = init.generator(rng)
+        self.weight = Parameter(init.uniform((out_channels, in_channels) + self.kernel_size,
+                                             bound, rng, dtype))
+        self.register_parameter(
+            "bias", Parameter(init.uniform((out_channels,), bound, rng, dtype)) if bias else None)
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return F.relu(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return F.sigmoid(x)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class Dropout(Module):
+    """Zero each element with probability ``p`` while training (scaling the rest by 1/(1-p));
+    the identity in eval mode. Its masks come from its own Generator, drawn from ``rng`` (or
+    from the shared generator of ``nn.init``) when the layer is built."""
+
+    def __init__(self, p: float = 0.5, *, rng=None):
+        super().__init__()
+        if not (isinstance(p, numbers.Real) and 0.0 <= p <= 1.0):
+            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
+        self.p = float(p)
+        self.rng = init.generator(rng).spawn(1)[0]
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, self.rng)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class Flatten(Module):
+    """Merge dims ``start_dim`` .. ``end_dim`` into one: (N, C, H, W) -> (N, C*H*W) by
+    default."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        start, end = self.start_dim % max(x.ndim, 1), self.end_dim % max(x.ndim, 1)
+        if x.ndim == 0 or start > end:
+            raise ValueError(f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim}): "
+                             f"cannot flatten an input of shape {x.shape}")
+        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

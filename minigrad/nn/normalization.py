@@ -1,0 +1,154 @@
+"""Normalization layers: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm.
+
+All four standardize (subtract a mean, divide by sqrt(variance + eps)) and then scale and shift
+with learned ``weight`` (initially 1) and ``bias`` (initially 0). They differ in which values
+share a mean: a channel across the batch (BatchNorm), a sample's features (LayerNorm), or a
+sample's group of channels (GroupNorm). Only BatchNorm needs running statistics for eval.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import functional as F
+from ..tensor import Tensor, get_default_dtype
+from .layers import _positive_int
+from .module import Module, Parameter
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
+
+
+def _affine_parameters(module: Module, shape: tuple, affine: bool, dtype) -> None:
+    """weight = 1 and bias = 0 of ``shape``, or both None when not ``affine``."""
+    for name, fill in (("weight", np.ones), ("bias", np.zeros)):
+        module.register_parameter(name, Parameter(fill(shape, dtype=dtype)) if affine else None)
+
+
+class _BatchNorm(Module):
+    """The BatchNorm layers; subclasses say which input ranks they accept."""
+
+    ranks: tuple = ()
+    layout: str = ""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, fused: bool = False,
+                 *, dtype=None):
+        super().__init__()
+        name = type(self).__name__
+        self.num_features = _positive_int(name, "num_features", num_features)
+        if momentum is not None and not (isinstance(momentum, numbers.Real)
+                                         and 0.0 <= momentum <= 1.0):
+            raise ValueError(f"{name}: momentum must be in [0, 1] or None (cumulative average), "
+                             f"got {momentum!r}")
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        self.fused = bool(fused)
+        dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
+        _affine_parameters(self, (num_features,), affine, dtype)
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=dtype)))
+            self.register_buffer("running_var", Tensor(np.ones(num_features, dtype=dtype)))
+            self.register_buffer("num_batches_tracked", Tensor(np.array(0, dtype=np.int64)))
+        else:
+            for buffer in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(buffer, None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def forward(self, x):
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        if x.ndim not in self.ranks or x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}): expected an input "
+                             f"of shape {self.layout} with C={self.num_features}, got shape "
+                             f"{x.shape}")
+        update = self.training and self.track_running_stats
+        momentum = self.momentum
+        if update and momentum is None:  # cumulative average: this batch weighs 1/(count so far)
+            momentum = 1.0 / (int(self.num_batches_tracked.data) + 1)
+        out = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                           training=self.training or not self.track_running_stats,
+                           momentum=0.0 if momentum is None else momentum, eps=self.eps,
+                           fused=self.fused)
+        if update:  # only after F.batch_norm succeeded: a failed call changes nothing
+            self.num_batches_tracked.data += 1
+        return out
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+                + (", fused=True" if self.fused else ""))
+
+
+class BatchNorm1d(_BatchNorm):
+    """BatchNorm over (N, C) or (N, C, L) inputs: per channel C, statistics over N (and L).
+
+    ``fused=False`` (default) builds the composed graph of mean, var, sqrt and broadcasting ops;
+    ``fused=True`` uses one op with the closed-form backward. See ``F.batch_norm``."""
+
+    ranks = (2, 3)
+    layout = "(N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """BatchNorm over (N, C, H, W) inputs: per channel C, statistics over N, H and W."""
+
+    ranks = (4,)
+    layout = "(N, C, H, W)"
+
+
+class LayerNorm(Module):
+    """Normalize each sample over its last dims (``normalized_shape``), with an elementwise
+    ``weight`` and ``bias`` of that shape when ``elementwise_affine``."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 *, dtype=None):
+        super().__init__()
+        self.normalized_shape = ((normalized_shape,)
+                                 if isinstance(normalized_shape, numbers.Integral)
+                                 else tuple(normalized_shape))
+        self.eps = eps
+        self.elementwise_affine = bool(elementwise_affine)
+        dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
+        _affine_parameters(self, self.normalized_shape, elementwise_affine, dtype)
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class GroupNorm(Module):
+    """Normalize each sample's ``num_groups`` groups of channels (of an (N, C, ...) input) over
+    the group's channels and positions; per-channel ``weight`` and ``bias`` when ``affine``."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, *, dtype=None):
+        super().__init__()
+        self.num_groups = _positive_int("GroupNorm", "num_groups", num_groups)
+        self.num_channels = _positive_int("GroupNorm", "num_channels", num_channels)
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
+                             f"num_groups ({num_groups})")
+        self.eps = eps
+        self.affine = bool(affine)
+        dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
+        _affine_parameters(self, (num_channels,), affine, dtype)
+
+    def forward(self, x):
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}): expected an "
+                             f"input of shape (N, {self.num_channels}, ...), got shape {x.shape}")
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
