@@ -283,7 +283,8 @@ class Var(Function):
         (x,) = ctx.saved_tensors
         axis, keepdims, ddof = ctx.attrs["axis"], ctx.attrs["keepdims"], ctx.attrs["ddof"]
         centered = x - x.mean(axis=axis, keepdims=True)
-        scale = 2.0 / (_reduced_count(x.shape, axis) - ddof)
+        dof = _reduced_count(x.shape, axis) - ddof
+        scale = 2.0 / dof if dof > 0 else math.nan  # as NumPy's forward: nan, not an exception
         return _expand_to_input(grad, x.shape, axis, keepdims) * centered * scale
 
 

@@ -189,6 +189,17 @@ def test_var(data, ddof):
              lambda a: np.var(a, axis=axis, keepdims=keepdims, ddof=ddof), x)
 
 
+def test_var_with_too_few_values_for_ddof_is_nan_not_an_error():
+    """Like NumPy and PyTorch: nan value and nan gradient, and no exception from backward."""
+    x = mg.Tensor([[1.0], [2.0]], requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"), pytest.warns(RuntimeWarning):
+        v = x.var(axis=1, ddof=1)
+    assert np.isnan(v.data).all()
+    with np.errstate(invalid="ignore"):
+        v.sum().backward()
+    assert np.isnan(x.grad.data).all()
+
+
 @FAST
 @given(data=st.data())
 def test_max_without_ties(data):
