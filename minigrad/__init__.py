@@ -6,7 +6,8 @@ through it can be watched, checked by finite differences and drawn.
 from .tensor import Tensor, tensor, set_default_dtype, get_default_dtype
 from .autograd import Function, no_grad, enable_grad, is_grad_enabled, set_grad_enabled, grad
 from .ops import concatenate, stack, where
-from .gradcheck import gradcheck, gradgradcheck, GradcheckError
+from .gradcheck import (gradcheck, gradgradcheck, GradcheckError, GradcheckResult,
+                        GradcheckWarning, check_gradients, gradcheck_module, locate_bad_gradient)
 from .serialization import save, load
 from . import optim
 from . import functional, nn

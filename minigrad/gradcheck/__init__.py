@@ -1,0 +1,22 @@
+"""Gradient verification by finite differences, with reports that point at the wrong element
+and the wrong op.
+
+- ``gradcheck`` / ``gradgradcheck``: PyTorch's signatures and defaults; True, or a
+  ``GradcheckError`` whose message is the report.
+- ``check_gradients``: the same check, returning a ``GradcheckResult`` to inspect or print.
+- ``locate_bad_gradient``: check every op of a graph on its own and name those whose backward
+  is wrong.
+- ``gradcheck_module``: every parameter of a model through a loss, its buffers left untouched.
+
+How finite differences work and how to read a report: docs/gradcheck.md.
+"""
+from .check import check_gradients, gradcheck, gradgradcheck
+from .guards import KINKS
+from .locate import locate_bad_gradient
+from .module import gradcheck_module
+from .report import (Comparison, Element, GradcheckError, GradcheckResult, GradcheckWarning,
+                     OpCheck)
+
+__all__ = ["gradcheck", "gradgradcheck", "check_gradients", "locate_bad_gradient",
+           "gradcheck_module", "GradcheckError", "GradcheckResult", "GradcheckWarning",
+           "Comparison", "Element", "OpCheck", "KINKS"]

@@ -1,0 +1,84 @@
+"""The public checks for functions of tensors: ``gradcheck``, ``gradgradcheck`` (PyTorch's
+signatures and defaults) and ``check_gradients`` (the same, returning the full result)."""
+from __future__ import annotations
+
+import sys
+import warnings
+
+from .core import checked_indices, first_derivatives, float64_copies, run_check
+from .locate import check_ops
+from .report import GradcheckError, GradcheckResult, GradcheckWarning
+
+__all__ = ["gradcheck", "gradgradcheck", "check_gradients", "finish"]
+
+
+def check_gradients(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+                    fast_mode: bool = False, order: int = 1, locate: bool = False,
+                    raise_exception: bool = False) -> GradcheckResult:
+    """Check ``fn``'s gradients (``order=1``) or second derivatives (``order=2``) by central
+    finite differences and return a ``GradcheckResult`` (true when the check passed).
+
+    ``fn(*inputs)`` returns a Tensor or a tuple of Tensors. Every input that requires grad is
+    checked against every output. Floating inputs are checked in float64 copies. An element fails
+    when ``|analytic - numeric| > atol + rtol * |numeric|`` (PyTorch's rule). ``fast_mode``
+    compares one random directional derivative per input instead of every element. ``locate``
+    checks every op of the graph on its own when the check fails, to name the guilty one.
+    Warnings (float32 arithmetic, inputs on a kink) are issued as ``GradcheckWarning``;
+    ``raise_exception=True`` raises ``GradcheckError`` on failure instead of returning.
+    """
+    if order not in (1, 2):
+        raise ValueError(f"check_gradients: order must be 1 or 2, got {order!r}")
+    caller = "gradcheck" if order == 1 else "gradgradcheck"
+    inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    checked = checked_indices(inputs, caller)
+    copies = float64_copies(inputs)
+    settings = dict(eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode)
+    result = run_check(fn, copies, checked, order=order, **settings)
+    lowered = [i for i in checked if inputs[i].dtype.itemsize < 8]
+    if lowered:
+        result.notes.append(f"input(s) {lowered} are {inputs[lowered[0]].dtype}: checked in "
+                            f"float64 copies, where finite differences are accurate")
+    if locate and not result.ok:
+        result.op_checks = check_ops(fn, copies, order=order, **settings)
+    return finish(result, raise_exception)
+
+
+def finish(result: GradcheckResult, raise_exception: bool) -> GradcheckResult:
+    """Issue the result's warnings; raise ``GradcheckError`` for a failure if asked to."""
+    for message in result.warnings:
+        warnings.warn(GradcheckWarning(message), stacklevel=_caller_level())
+    if raise_exception and not result.ok:
+        raise GradcheckError(result)
+    return result
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside this package."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(__package__):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              raise_exception: bool = True, fast_mode: bool = False, locate: bool = False) -> bool:
+    """True when autograd's gradients of ``fn(*inputs)`` match central finite differences.
+
+    On a mismatch it raises ``GradcheckError`` (or returns False with
+    ``raise_exception=False``); the error's message is the report -- which output and input, the
+    worst elements, a guess at the mistake -- and ``error.result`` the ``GradcheckResult``.
+    See ``check_gradients`` for the arguments.
+    """
+    return check_gradients(fn, inputs, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode,
+                           locate=locate, raise_exception=raise_exception).ok
+
+
+def gradgradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+                  raise_exception: bool = True, fast_mode: bool = False,
+                  locate: bool = False) -> bool:
+    """True when second derivatives match: the gradients ``d<w, fn(inputs)>/d inputs`` (for fixed
+    random ``w``, computed with ``create_graph=True``) are themselves checked by finite
+    differences. Catches a backward that is right but not differentiable, or whose own backward
+    is wrong."""
+    return check_gradients(fn, inputs, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode,
+                           order=2, locate=locate, raise_exception=raise_exception).ok

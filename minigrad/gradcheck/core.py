@@ -1,0 +1,125 @@
+"""The check itself: autograd's gradients against finite differences, for any function whose
+inputs are tensors that the check may perturb in place (see ``numeric.py``)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import autograd
+from ..autograd import enable_grad
+from ..tensor import Tensor
+from .compare import compare_directional, compare_elementwise
+from .guards import graph_nodes, kink_warnings, precision_warnings
+from .numeric import Projection, as_outputs, project
+from .report import GradcheckResult
+
+__all__ = ["run_check", "first_derivatives", "float64_copies", "checked_indices"]
+
+
+def checked_indices(inputs, caller: str) -> list[int]:
+    """Positions of the inputs that require grad, or a ValueError when there are none."""
+    checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not checked:
+        kinds = ", ".join(f"a Tensor of shape {t.shape} without requires_grad"
+                          if isinstance(t, Tensor) else type(t).__name__ for t in inputs)
+        raise ValueError(f"{caller}: none of the inputs requires grad, so there is nothing to "
+                         f"check (got {kinds or 'no inputs'}); create the inputs to check with "
+                         f"requires_grad=True")
+    return checked
+
+
+def float64_copies(inputs) -> tuple:
+    """Owned, contiguous float64 copies of the floating tensors (others pass through): the check
+    perturbs them in place, and float64 keeps a finite difference's rounding error near 1e-10."""
+    return tuple(Tensor(np.array(t.data, dtype=np.float64), requires_grad=t.requires_grad)
+                 if isinstance(t, Tensor) and t.dtype.kind == "f" else t for t in inputs)
+
+
+def run_check(fn, inputs, checked, *, eps, atol, rtol, fast_mode, order=1, input_names=None,
+              output_names=None) -> GradcheckResult:
+    """Compare d<v_k, fn(*inputs)[k]>/d inputs[i] from autograd with central differences, for
+    every output k and every checked input i. ``inputs[i].data`` must be an owned float64 array.
+    ``order=2`` checks the first derivatives of ``fn`` instead (see ``first_derivatives``).
+    """
+    if order == 2:
+        fn = first_derivatives(fn, inputs, checked)
+        output_names = output_names or [f"gradient of input {i}" for i in checked]
+    with enable_grad():  # a check inside no_grad still needs the graph
+        outputs = as_outputs(fn(*inputs), fn)
+    nodes = graph_nodes(outputs)
+    warned = precision_warnings(nodes, outputs) + kink_warnings(nodes, eps)
+    result = GradcheckResult("fast" if fast_mode else "full", eps, atol, rtol, order=order,
+                             warnings=warned)
+    rng = np.random.default_rng(0)
+    weights = [rng.standard_normal(out.shape) if out.dtype.kind == "f" else None
+               for out in outputs]
+    projection = Projection(fn, inputs, weights)
+    _require_deterministic(project(outputs, weights), projection.values(), fn)
+    analytic = [_analytic_gradients(out, w, [inputs[i] for i in checked])
+                for out, w in zip(outputs, weights)]
+    input_names = input_names or [f"input {i}" for i in range(len(inputs))]
+    output_names = output_names or [f"output {k}" for k in range(len(outputs))]
+    labels = dict(atol=atol, rtol=rtol, rng=rng)
+    per_input = []
+    for j, i in enumerate(checked):
+        if fast_mode:
+            direction = rng.standard_normal(inputs[i].shape)
+            direction /= max(float(np.linalg.norm(direction)), 1e-300)
+            numeric = projection.along(i, direction, eps)
+            per_input.append([compare_directional(
+                analytic[k][j], lambda w, i=i, k=k: projection.along(i, w, eps)[k], direction,
+                numeric[k], output=output_names[k], input=input_names[i], **labels)
+                for k in _differentiable(weights)])
+        else:
+            numeric = projection.partials(i, eps)
+            per_input.append([compare_elementwise(
+                analytic[k][j], numeric[k], output=output_names[k], input=input_names[i],
+                **labels) for k in _differentiable(weights)])
+    # Report output by output, as the user reads fn's results.
+    result.comparisons = [c for by_output in zip(*per_input) for c in by_output]
+    return result
+
+
+def first_derivatives(fn, inputs, checked):
+    """The function ``xs -> d<w, fn(xs)>/d xs[checked]`` for fixed random weights ``w``, built
+    with ``create_graph=True`` so that checking it checks second derivatives."""
+    rng = np.random.default_rng(1)
+    with enable_grad():
+        weights = [rng.standard_normal(out.shape) for out in as_outputs(fn(*inputs), fn)]
+
+    def first_derivatives(*xs):
+        with enable_grad():  # also when the check evaluates it under no_grad
+            outputs = as_outputs(fn(*xs), fn)
+            total = sum((out * Tensor(w)).sum() for out, w in zip(outputs, weights)
+                        if out.requires_grad)
+            if not isinstance(total, Tensor):
+                raise ValueError("gradgradcheck: no output of fn requires grad")
+            grads = autograd.grad(total, [xs[i] for i in checked], create_graph=True)
+        return tuple(xs[i] * 0.0 if g is None else g for i, g in zip(checked, grads))
+
+    first_derivatives.__name__ = f"gradient of {getattr(fn, '__name__', 'fn')}"
+    return first_derivatives
+
+
+def _differentiable(weights) -> list[int]:
+    return [k for k, w in enumerate(weights) if w is not None]
+
+
+def _analytic_gradients(out, weights, tensors) -> list:
+    """d<weights, out>/d tensor for each tensor, as float64 arrays (zeros where no path)."""
+    if weights is None:
+        return [None] * len(tensors)
+    if out.requires_grad:
+        grads = autograd.grad(out, tensors, Tensor(weights))
+    else:  # the graph was cut (.data, NumPy): autograd's answer is zero, let the numbers judge
+        grads = [None] * len(tensors)
+    return [np.zeros(t.shape) if g is None else np.asarray(g.data, dtype=np.float64)
+            for g, t in zip(grads, tensors)]
+
+
+def _require_deterministic(first, second, fn) -> None:
+    """Finite differences subtract two evaluations: if fn is random they measure noise."""
+    if not np.allclose(first, second, rtol=1e-10, atol=1e-12):
+        raise ValueError(f"gradcheck: {getattr(fn, '__name__', fn)} is not deterministic: two "
+                         f"evaluations at the same inputs differ ({first} vs {second}), so "
+                         f"finite differences would measure noise. Random ops such as Dropout "
+                         f"need eval mode (model.eval()) or p=0 for the check.")

@@ -1,0 +1,92 @@
+"""``gradcheck_module``: the gradient of a loss with respect to every parameter of a model."""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from ..tensor import Tensor
+from .check import finish
+from .core import run_check
+from .locate import check_ops
+from .report import GradcheckResult
+
+__all__ = ["gradcheck_module", "FAST_MODE_ABOVE"]
+
+# Models with more parameter elements than this are checked in fast mode unless told otherwise:
+# full mode costs two forward passes per element.
+FAST_MODE_ABOVE = 2000
+
+
+def gradcheck_module(model, loss_fn=None, *batch, eps: float = 1e-6, atol: float = 1e-5,
+                     rtol: float = 1e-3, fast_mode: bool | None = None, locate: bool = False,
+                     raise_exception: bool = True) -> GradcheckResult:
+    """Check d loss / d parameter for every parameter of ``model`` that requires grad.
+
+    The loss is ``loss_fn(model(batch[0]), *batch[1:])`` -- e.g. ``gradcheck_module(model,
+    F.cross_entropy, x, labels)`` -- or, without ``loss_fn``, every output of ``model(*batch)``.
+    Batch tensors that require grad are checked too. The model runs in the mode it is in (train
+    or eval). ``fast_mode=None`` picks fast mode above ``FAST_MODE_ABOVE`` parameter elements.
+
+    For the check, parameters, buffers and floating batch tensors are swapped for float64
+    copies; afterwards every one of them gets its original array back, so the model's weights
+    and running statistics (which a training-mode BatchNorm updates on each of the check's
+    forward passes) are exactly as before. Returns a ``GradcheckResult`` (true when it passed);
+    a failure raises ``GradcheckError`` unless ``raise_exception=False``.
+    """
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    named += [(f"batch[{j}]", t) for j, t in enumerate(batch)
+              if isinstance(t, Tensor) and t.requires_grad]
+    if not named:
+        raise ValueError(f"gradcheck_module: {type(model).__name__} has no parameter that "
+                         f"requires grad, and no batch tensor requires grad")
+    if fast_mode is None:
+        fast_mode = sum(t.size for _, t in named) > FAST_MODE_ABOVE
+
+    def loss(*_):  # reads the (perturbed) parameters through the model itself
+        if loss_fn is None:
+            return model(*batch)
+        return loss_fn(model(batch[0]), *batch[1:])
+
+    loss.__name__ = f"{type(model).__name__} loss"
+    tensors = [t for _, t in named]
+    settings = dict(eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode)
+    with _float64_state(model, batch) as restored:
+        result = run_check(loss, tensors, list(range(len(tensors))),
+                           input_names=[name for name, _ in named], **settings)
+        if locate and not result.ok:
+            result.op_checks = check_ops(loss, tensors, module_names=_module_names(model),
+                                         **settings)
+    mode = "train" if model.training else "eval"
+    result.notes.append(f"{type(model).__name__} checked in {mode} mode; {restored}")
+    return finish(result, raise_exception)
+
+
+@contextlib.contextmanager
+def _float64_state(model, batch):
+    """Run the block with float64 copies of every parameter, buffer and floating batch tensor,
+    then hand each tensor its original array back (undoing whatever the block did to them)."""
+    tensors = {id(t): t for t in _state_tensors(model)}
+    tensors.update({id(t): t for t in batch if isinstance(t, Tensor) and t.dtype.kind == "f"})
+    originals = [(t, t.data) for t in tensors.values()]
+    buffers = sorted(name for name, value in model.state_dict().items()
+                     if name not in dict(model.named_parameters()))
+    for t, data in originals:
+        t.data = np.array(data, dtype=np.float64 if data.dtype.kind == "f" else data.dtype)
+    try:
+        yield ("parameters and buffers (" + ", ".join(buffers) + ") restored afterwards"
+               if buffers else "parameters restored afterwards")
+    finally:
+        for t, data in originals:
+            t.data = data
+
+
+def _state_tensors(model) -> list:
+    """The parameters and the tensors among the model's buffers."""
+    return [p for _, p in model.named_parameters()] + [
+        value for value in model.state_dict().values() if isinstance(value, Tensor)]
+
+
+def _module_names(model) -> dict:
+    named_modules = getattr(model, "named_modules", None)
+    return {id(m): name for name, m in named_modules()} if named_modules else {}

@@ -1,0 +1,78 @@
+"""Central finite differences of the scalars a check compares.
+
+Each output ``k`` of ``fn`` is reduced to a scalar ``F_k(x) = <v_k, fn(x)[k]>`` with fixed random
+weights ``v_k``. Its gradient is one backward pass for autograd, and two forward passes per
+input element (or per direction, in fast mode) for finite differences; a random ``v_k`` makes a
+wrong Jacobian entry show up in ``F_k``'s gradient unless the weights cancel it exactly, which
+has probability zero.
+
+Inputs are perturbed in place (their ``.data`` arrays are owned, contiguous float64 copies), so
+``fn`` may read them however it likes -- as arguments or, for a module, as its parameters.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import no_grad
+from ..tensor import Tensor
+
+__all__ = ["as_outputs", "Projection"]
+
+
+def as_outputs(value, fn) -> tuple:
+    """``fn``'s result as a tuple of Tensors, or a TypeError that says what it returned."""
+    outputs = value if isinstance(value, (tuple, list)) else (value,)
+    for out in outputs:
+        if not isinstance(out, Tensor):
+            raise TypeError(f"gradcheck: {getattr(fn, '__name__', fn)} must return a Tensor or a "
+                            f"tuple of Tensors, got {type(out).__name__}"
+                            + (" inside a tuple" if outputs is value else ""))
+    return tuple(outputs)
+
+
+class Projection:
+    """``F(x) = [<v_k, fn(*inputs)[k]> for every output k]`` and its finite differences."""
+
+    def __init__(self, fn, inputs, weights):
+        self.fn, self.inputs, self.weights = fn, inputs, weights
+
+    def values(self) -> np.ndarray:
+        with no_grad():
+            outputs = as_outputs(self.fn(*self.inputs), self.fn)
+        return project(outputs, self.weights)
+
+    def partials(self, index: int, eps: float) -> np.ndarray:
+        """dF_k/dx for every element of input ``index``: shape ``(outputs, *input shape)``."""
+        data = self.inputs[index].data
+        flat = data.reshape(-1)  # a view: writing into it perturbs the input
+        result = np.empty((len(self.weights), flat.size))
+        for i in range(flat.size):
+            original = flat[i]
+            flat[i] = original + eps
+            plus = self.values()
+            flat[i] = original - eps
+            minus = self.values()
+            flat[i] = original
+            result[:, i] = (plus - minus) / (2 * eps)
+        return result.reshape((len(self.weights),) + data.shape)
+
+    def along(self, index: int, direction: np.ndarray, eps: float) -> np.ndarray:
+        """<dF_k/dx, direction> for input ``index``, one value per output. The step has length
+        ``eps`` whatever the direction's length, so tiny directions lose no precision."""
+        data = self.inputs[index].data
+        step = eps / max(float(np.linalg.norm(direction)), 1e-300)
+        original = data.copy()
+        try:
+            np.copyto(data, original + step * direction)
+            plus = self.values()
+            np.copyto(data, original - step * direction)
+            minus = self.values()
+        finally:
+            np.copyto(data, original)
+        return (plus - minus) / (2 * step)
+
+
+def project(outputs, weights) -> np.ndarray:
+    """``[<v_k, output_k>]``; outputs without weights (integer outputs) count as 0."""
+    return np.array([0.0 if w is None else float(np.vdot(w, out.data))
+                     for out, w in zip(outputs, weights)])

@@ -1,0 +1,392 @@
+"""The gradient checker: right gradients pass, wrong ones fail with a report that points at the
+wrong input, element and op; warnings for float32 and kinks; clear errors for misuse."""
+import time
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minigrad as mg
+from minigrad.gradcheck import GradcheckWarning, locate_bad_gradient
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((4, 4))
+BIAS = RNG.standard_normal((4, 1))
+
+
+def leaf(array):
+    return mg.tensor(array, requires_grad=True)
+
+
+# -- custom Functions with a deliberately wrong backward ------------------------------------------
+
+class ScaleByTwo(mg.Function):
+    """2x, whose backward doubles twice."""
+    @staticmethod
+    def forward(ctx, x):
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * 4.0
+
+
+class Square(mg.Function):
+    """x^2 whose backward has the wrong sign."""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return -(grad * 2 * x)
+
+
+class RowScale(mg.Function):
+    """x * row (row broadcast over axis 0), whose backward returns the transposed gradient for
+    x: right shape for a square x, wrong values."""
+    @staticmethod
+    def forward(ctx, x, row):
+        ctx.save_for_backward(x, row)
+        return x * row
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, row = ctx.saved_tensors
+        return (grad * row).T, (grad * x).sum(axis=0, keepdims=True)
+
+
+class AddBias(mg.Function):
+    """x + bias, bias (4, 1) broadcast over axes 0 and 2 of a (3, 4, 2) x, whose backward sums
+    over axis 0 but takes only the first entry along axis 2 instead of summing it."""
+    @staticmethod
+    def forward(ctx, x, bias):
+        return x + bias
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad.sum(axis=0)[:, :1]
+
+
+class OneWrongElement(mg.Function):
+    """tanh whose gradient is wrong at exactly one element."""
+    BAD = (2, 1)
+
+    @staticmethod
+    def forward(ctx, x):
+        out = np.tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        mask = np.ones(out.shape)
+        mask[OneWrongElement.BAD] = 3.0
+        return grad * (1 - out * out) * mask
+
+
+def correct_scale(x):
+    return 2 * x
+
+
+def correct_square(x):
+    return x * x
+
+
+def correct_row_scale(x, row):
+    return x * row
+
+
+def correct_add_bias(x, bias):
+    return x + bias
+
+
+# name: (wrong op, its correct twin from built-in ops, inputs, index of the wrong input,
+#        the diagnosis the report should give or None)
+CASES = {
+    "factor": (ScaleByTwo.apply, correct_scale, [X], 0, "constant factor: analytic = 2 x"),
+    "sign": (Square.apply, correct_square, [X], 0, "sign is flipped"),
+    "transposed": (RowScale.apply, correct_row_scale, [X, X[:1]], 0, "transposed"),
+    "one broadcast axis": (AddBias.apply, correct_add_bias,
+                           [RNG.standard_normal((3, 4, 2)), BIAS], 1, None),
+}
+
+
+def scalar_of(op):
+    """A scalar function of the op's output, so the check's one random output weight w scales
+    every gradient element the same way."""
+    return lambda *xs: (op(*xs).tanh() * 1.5).sum()
+
+
+def true_and_wrong_gradients(case):
+    wrong_op, right_op, arrays, bad_input, _ = CASES[case]
+    grads = []
+    for op in (right_op, wrong_op):
+        tensors = [leaf(a) for a in arrays]
+        grads.append(mg.grad(scalar_of(op)(*tensors), tensors)[bad_input].data)
+    return grads
+
+
+@pytest.mark.parametrize("fast_mode", [False, True], ids=["full", "fast"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_wrong_backward_fails_and_the_report_points_at_it(case, fast_mode):
+    wrong_op, _, arrays, bad_input, diagnosis = CASES[case]
+    with pytest.raises(mg.GradcheckError) as raised:
+        mg.gradcheck(scalar_of(wrong_op), [leaf(a) for a in arrays], fast_mode=fast_mode)
+    result = raised.value.result
+    assert str(result) == str(raised.value)
+    (failure,) = result.failures
+    assert failure.input == f"input {bad_input}"
+    assert failure.shape == arrays[bad_input].shape
+    if diagnosis:
+        assert diagnosis in failure.diagnosis
+    true, wrong = true_and_wrong_gradients(case)
+    element = failure.worst[0]
+    weight = element.numeric / true[element.index]  # the check's random output weight
+    assert element.analytic == pytest.approx(weight * wrong[element.index], rel=1e-9)
+    assert wrong[element.index] != pytest.approx(true[element.index], rel=1e-3)
+    if not fast_mode:  # full mode names the element furthest outside its tolerance
+        excess = np.abs(weight * (wrong - true)) / (1e-5 + 1e-3 * np.abs(weight * true))
+        assert element.index == np.unravel_index(np.argmax(excess), excess.shape)
+        assert failure.failing == int(np.sum(excess > 1))
+
+
+@pytest.mark.parametrize("fast_mode", [False, True], ids=["full", "fast"])
+def test_fast_mode_bisection_finds_the_single_wrong_element(fast_mode):
+    x = leaf(RNG.standard_normal((5, 7)))
+    result = mg.check_gradients(lambda x: OneWrongElement.apply(x), [x], fast_mode=fast_mode)
+    assert not result.ok
+    assert result.failures[0].worst[0].index == OneWrongElement.BAD
+    if not fast_mode:
+        assert result.failures[0].failing == 1
+
+
+@pytest.mark.parametrize("fast_mode", [False, True], ids=["full", "fast"])
+def test_locate_names_the_custom_op_buried_in_a_composite(fast_mode):
+    weight, x = leaf(RNG.standard_normal((4, 3))), leaf(RNG.standard_normal((5, 4)))
+
+    def model(weight, x):
+        hidden = (x @ weight).tanh()
+        normalized = (hidden - hidden.mean(axis=0)) / (hidden.var(axis=0) + 1e-5).sqrt()
+        return (Square.apply(normalized) * 0.5 + normalized).sigmoid().mean()
+
+    with pytest.raises(mg.GradcheckError) as raised:
+        mg.gradcheck(model, [weight, x], fast_mode=fast_mode, locate=True)
+    result = raised.value.result
+    assert {f.input for f in result.failures} == {"input 0", "input 1"}
+    assert result.culprit.op == "Square"
+    assert len(result.culprits) == 1
+    assert "custom Function from test_gradcheck" in result.culprit.where
+    assert "guilty op: Square" in str(result)
+    # The op-level report is about the op's own input, at the values it saw.
+    assert result.culprit.result.failures[0].shape == (5, 3)
+    assert [c.op for c in locate_bad_gradient(model, [weight, x])] == ["Square"]
+
+
+def test_locate_reports_a_gradient_lost_between_ops():
+    x = leaf(X)
+    result = mg.check_gradients(lambda x: x.tanh() * mg.Tensor(x.data), [x], locate=True)
+    assert not result.ok and result.culprit is None
+    assert all(c.status == "ok" for c in result.op_checks)
+    assert "lost between ops" in str(result)
+
+
+def test_locate_does_not_blame_an_op_sitting_on_a_kink():
+    x = leaf(np.array([[0.0, 1.0], [-1.0, 2.0]]))
+    with pytest.warns(GradcheckWarning, match="Relu"):
+        result = mg.check_gradients(lambda x: (x.relu() * 2).sum(), [x], locate=True)
+    assert not result.ok
+    assert result.culprit is None
+    assert [c.status for c in result.op_checks if c.op == "Relu"] == ["kink"]
+
+
+def test_correct_composites_pass_in_both_modes():
+    x, weight, bias = leaf(RNG.standard_normal((6, 3))), leaf(RNG.uniform(0.5, 1.5, 3)), \
+        leaf(RNG.standard_normal(3))
+
+    def batch_norm(x, weight, bias):
+        mean, var = x.mean(axis=0), x.var(axis=0)
+        return (x - mean) / (var + 1e-5).sqrt() * weight + bias
+
+    for fast_mode in (False, True):
+        result = mg.check_gradients(batch_norm, [x, weight, bias], fast_mode=fast_mode)
+        assert result.ok and result.max_rel_error < 1e-5
+        assert len(result.comparisons) == 3
+    assert mg.gradcheck(batch_norm, [x, weight, bias])
+    assert mg.gradgradcheck(batch_norm, [x, weight, bias])
+
+
+def test_every_output_and_only_inputs_that_require_grad_are_checked():
+    a, b = leaf(X), mg.tensor(X)  # b is a constant
+    result = mg.check_gradients(lambda a, b: (a * b, ScaleByTwo.apply(a), a.sum()), [a, b])
+    assert [(c.output, c.input, c.ok) for c in result.comparisons] == [
+        ("output 0", "input 0", True), ("output 1", "input 0", False),
+        ("output 2", "input 0", True)]
+
+
+def test_returns_false_or_raises_as_asked():
+    x = leaf(X)
+    assert mg.gradcheck(ScaleByTwo.apply, [x], raise_exception=False) is False
+    assert mg.gradcheck(correct_scale, [x]) is True
+    result = mg.check_gradients(ScaleByTwo.apply, [x])
+    assert not result and result.failures and result.max_rel_error == pytest.approx(0.5)
+    with pytest.raises(mg.GradcheckError):
+        mg.check_gradients(ScaleByTwo.apply, [x], raise_exception=True)
+
+
+def test_report_is_a_short_table():
+    text = str(mg.check_gradients(Square.apply, [leaf(X)]))
+    lines = text.splitlines()
+    assert lines[0].startswith("gradcheck FAILED (full mode")
+    assert "16 of 16 elements wrong" in lines[1]
+    assert lines[4].split() == ["index", "analytic", "numeric", "abs", "error", "rel", "error"]
+    assert len(lines) <= 12
+
+
+@settings(max_examples=15, deadline=None)
+@given(factor=st.floats(-4, 4).filter(lambda c: abs(c - 1) > 0.01 and abs(c) > 0.01),
+       fast_mode=st.booleans())
+def test_diagnosis_recovers_any_constant_factor(factor, fast_mode):
+    class Scaled(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return np.sin(x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.inputs
+            return grad * mg.Tensor(np.cos(x.data) * factor)
+
+    result = mg.check_gradients(Scaled.apply, [leaf(X)], fast_mode=fast_mode)
+    diagnosis = result.failures[0].diagnosis
+    if abs(factor + 1) < 1e-3:
+        assert "sign is flipped" in diagnosis
+    else:
+        shown = diagnosis.split("analytic = ")[1].split(" x ")[0]
+        value = eval(shown) if "/" in shown else float(shown)  # "1/4" or "2.5"
+        assert value == pytest.approx(factor, rel=1e-5)
+
+
+# -- second order ------------------------------------------------------------------------------
+
+class CubeGrad(mg.Function):
+    """3x^2 (Cube's derivative), whose own backward is wrong: 3x instead of 6x."""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return 3 * x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * 3 * x
+
+
+class Cube(mg.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.inputs
+        return grad * CubeGrad.apply(x)
+
+
+@pytest.mark.parametrize("fast_mode", [False, True], ids=["full", "fast"])
+def test_gradgradcheck_catches_a_wrong_double_backward(fast_mode):
+    x = leaf(RNG.standard_normal((3, 2)))
+    assert mg.gradcheck(Cube.apply, [x], fast_mode=fast_mode)
+    with pytest.raises(mg.GradcheckError) as raised:
+        mg.gradgradcheck(Cube.apply, [x], fast_mode=fast_mode, locate=True)
+    result = raised.value.result
+    assert str(result).startswith("gradgradcheck FAILED")
+    assert result.failures[0].output == "gradient of input 0"
+    assert "factor: analytic = 1/2 x" in result.failures[0].diagnosis
+    assert result.culprit.op == "Cube"
+    assert "double backward" in str(result)
+
+
+# -- precision and kinks --------------------------------------------------------------------------
+
+def test_float32_inputs_are_checked_in_float64_copies():
+    x = mg.tensor(RNG.standard_normal(5), dtype=np.float32, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no precision warning: the computation runs in float64
+        result = mg.check_gradients(lambda x: (x * x).tanh(), [x])
+    assert result.ok and result.max_rel_error < 1e-6
+    assert "float32: checked in float64 copies" in result.notes[0]
+    assert x.dtype == np.float32  # the caller's tensor is untouched
+
+
+def test_float32_inside_the_computation_is_warned_about():
+    x = leaf(RNG.standard_normal(5))
+    weight = mg.tensor(RNG.standard_normal(5), dtype=np.float32)
+    with pytest.warns(GradcheckWarning, match=r"reduced precision \(Cast \(float32\)"):
+        mg.check_gradients(lambda x: (x.astype(np.float32) * weight).tanh(), [x])
+
+
+@pytest.mark.parametrize("fn, kink", [
+    (lambda x: x.relu(), "relu's kink at 0"),
+    (lambda x: x.abs(), "abs's kink at 0"),
+    (lambda x: x.max(axis=1), "tie with the runner-up"),
+])
+def test_inputs_on_a_kink_are_warned_about(fn, kink):
+    on_kink = leaf(np.array([[0.0, 1.5, 1.5], [2.0, -1.0, 0.5]]))
+    with pytest.warns(GradcheckWarning, match=kink) as caught:
+        mg.check_gradients(fn, [on_kink])
+    assert "first at index (0" in str(caught[0].message)
+    assert caught[0].filename == __file__  # the warning points at the caller
+    away = leaf(np.array([[0.3, 1.5, -1.1], [2.0, -1.0, 0.5]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert mg.gradcheck(fn, [away])
+
+
+# -- misuse ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fn, returned", [
+    (lambda x: x.data, "got ndarray"), (lambda x: 3.0, "got float"),
+    (lambda x: (x * 2, "done"), "got str inside a tuple")])
+def test_a_function_returning_a_non_tensor_is_a_clear_error(fn, returned):
+    with pytest.raises(TypeError, match=f"must return a Tensor or a tuple of Tensors, {returned}"):
+        mg.gradcheck(fn, [leaf(X)])
+
+
+def test_inputs_none_of_which_requires_grad_are_a_clear_error():
+    for check in (mg.gradcheck, mg.gradgradcheck):
+        with pytest.raises(ValueError, match=r"none of the inputs requires grad.*a Tensor of shape "
+                                             r"\(4, 4\) without requires_grad, int"):
+            check(lambda x, n: x * n, [mg.tensor(X), 3])
+
+
+def test_a_random_function_is_a_clear_error():
+    noise = np.random.default_rng(1)
+    with pytest.raises(ValueError, match="not deterministic"):
+        mg.gradcheck(lambda x: x * mg.Tensor(noise.standard_normal(x.shape)), [leaf(X)])
+
+
+def test_a_cut_graph_fails_with_zero_gradient_diagnosis():
+    result = mg.check_gradients(lambda x: mg.Tensor(np.sin(x.data)), [leaf(X)])
+    assert "all zeros" in result.failures[0].diagnosis
+
+
+def test_non_tensor_positional_inputs_pass_through():
+    assert mg.gradcheck(lambda x, power, label: x ** power, [leaf(X), 3, "unused"])
+
+
+# -- fast mode at scale --------------------------------------------------------------------------
+
+def test_fast_mode_checks_100k_parameters_quickly():
+    weight = leaf(RNG.standard_normal((320, 320)) / 18)
+    x = mg.tensor(RNG.standard_normal((64, 320)))
+    start = time.perf_counter()
+    result = mg.check_gradients(lambda w: ((x @ w).tanh() @ w).sigmoid().mean(), [weight],
+                                fast_mode=True)
+    assert result.ok
+    assert time.perf_counter() - start < 5  # about a second on one core; generous for CI
