@@ -9,6 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minigrad as mg
+import minigrad.functional as F
+from minigrad import nn
 from minigrad.gradcheck import GradcheckWarning, locate_bad_gradient
 
 RNG = np.random.default_rng(0)
@@ -186,6 +188,15 @@ def test_locate_names_the_custom_op_buried_in_a_composite(fast_mode):
     # The op-level report is about the op's own input, at the values it saw.
     assert result.culprit.result.failures[0].shape == (5, 3)
     assert [c.op for c in locate_bad_gradient(model, [weight, x])] == ["Square"]
+
+
+def test_inputs_in_any_memory_layout_are_perturbed():
+    x = leaf(RNG.standard_normal((5, 4)))
+    # the op after the transpose sees a Fortran-ordered view of the weight
+    assert locate_bad_gradient(lambda x, w: (x @ w.T).tanh().sum(), [x, leaf(X)]) == []
+    fortran_ordered = mg.Tensor(X.T, requires_grad=True)
+    assert not fortran_ordered.data.flags.c_contiguous
+    assert mg.gradcheck(lambda w: (x @ w).tanh().sum(), [fortran_ordered])
 
 
 def test_locate_reports_a_gradient_lost_between_ops():
@@ -390,3 +401,117 @@ def test_fast_mode_checks_100k_parameters_quickly():
                                 fast_mode=True)
     assert result.ok
     assert time.perf_counter() - start < 5  # about a second on one core; generous for CI
+
+
+# -- models ---------------------------------------------------------------------------------------
+
+def batch_norm_mlp(fused=False):
+    model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8, fused=fused), nn.Tanh(),
+                          nn.Linear(8, 3))
+    model[1].weight.data[:] = RNG.uniform(0.5, 1.5, 8)
+    return model
+
+
+BATCH = (mg.tensor(RNG.standard_normal((16, 5))), RNG.integers(0, 3, 16))
+
+
+class Doubled(mg.Function):
+    """2x with a backward that forgets the 2."""
+    @staticmethod
+    def forward(ctx, x):
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class DoubleLayer(nn.Module):
+    def forward(self, x):
+        return Doubled.apply(x)
+
+
+class CountingLayer(nn.Module):
+    """Counts its calls by replacing its buffer tensor rather than updating it in place."""
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("calls", mg.Tensor(np.array(0.0)))
+
+    def forward(self, x):
+        self.calls = mg.Tensor(self.calls.data + 1)
+        return x
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["composed", "fused"])
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_module_check_passes_and_leaves_the_model_exactly_as_it_was(fused, mode):
+    model = batch_norm_mlp(fused)
+    model(BATCH[0])  # running statistics away from their initial values
+    getattr(model, mode)()
+    before = model.state_dict()
+    arrays = [t.data for t in list(model.parameters()) + list(model.buffers())]
+    result = mg.gradcheck_module(model, F.cross_entropy, *BATCH)
+    assert result.ok and result.mode == "full"
+    assert [c.input for c in result.comparisons] == [name for name, _ in model.named_parameters()]
+    assert f"in {mode} mode" in result.notes[0] and "1.running_var" in result.notes[0]
+    after = model.state_dict()
+    for name in before:
+        assert after[name].dtype == before[name].dtype
+        np.testing.assert_array_equal(after[name], before[name])
+    assert all(t.data is a for t, a in zip(list(model.parameters()) + list(model.buffers()),
+                                            arrays))
+    assert model.training == (mode == "train")
+
+
+def test_module_check_runs_a_float32_model_in_float64_and_gives_it_back():
+    model = batch_norm_mlp().to(np.float32)
+    x = mg.tensor(BATCH[0].data, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no reduced-precision warning
+        result = mg.gradcheck_module(model, F.cross_entropy, x, BATCH[1])
+    assert result.ok and result.max_rel_error < 1e-4
+    assert {p.dtype for p in model.parameters()} == {np.dtype(np.float32)}
+    assert x.dtype == np.float32
+
+
+def test_module_check_picks_fast_mode_for_large_models():
+    small, large = nn.Linear(4, 3), nn.Linear(64, 64)
+    assert mg.gradcheck_module(small, None, mg.tensor(RNG.standard_normal((2, 4)))).mode == "full"
+    assert mg.gradcheck_module(large, None, mg.tensor(RNG.standard_normal((2, 64)))).mode == "fast"
+
+
+def test_module_check_also_checks_batch_tensors_that_require_grad():
+    x = leaf(RNG.standard_normal((3, 4)))
+    result = mg.gradcheck_module(nn.Linear(4, 2), None, x)
+    assert [c.input for c in result.comparisons] == ["weight", "bias", "batch[0]"]
+    assert [c.output for c in result.comparisons] == ["output 0"] * 3
+
+
+def test_module_check_restores_a_buffer_the_layer_replaced():
+    model = nn.Sequential(CountingLayer(), nn.Linear(3, 2))
+    assert mg.gradcheck_module(model, None, mg.tensor(RNG.standard_normal((2, 3))))
+    assert model[0].calls.item() == 0.0
+
+
+def test_module_check_refuses_dropout_in_training_mode():
+    model = nn.Sequential(nn.Linear(5, 8), nn.Dropout(0.5), nn.Linear(8, 3))
+    with pytest.raises(ValueError, match="not deterministic.*model.eval"):
+        mg.gradcheck_module(model, F.cross_entropy, *BATCH)
+    assert mg.gradcheck_module(model.eval(), F.cross_entropy, *BATCH)
+
+
+def test_module_check_names_the_layer_holding_the_wrong_op():
+    model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), DoubleLayer(), nn.Linear(8, 3))
+    with pytest.raises(mg.GradcheckError) as raised:
+        mg.gradcheck_module(model, F.cross_entropy, *BATCH, locate=True)
+    result = raised.value.result
+    assert {c.input for c in result.failures} == {"0.weight", "1.weight", "1.bias"}
+    # the gradient of 3.weight does not pass through the wrong op: it is right
+    assert [c.ok for c in result.comparisons if c.input.startswith("3.")] == [True, True]
+    assert result.culprit.op == "Doubled"
+    assert "inside 2 (DoubleLayer)" in result.culprit.where
+
+
+def test_module_check_needs_something_to_check():
+    with pytest.raises(ValueError, match="ReLU has no parameter that requires grad"):
+        mg.gradcheck_module(nn.ReLU(), None, mg.tensor(X))

@@ -25,7 +25,7 @@ def within(analytic, numeric, atol: float, rtol: float):
 def compare_elementwise(analytic, numeric, *, output, input, atol, rtol, rng) -> Comparison:
     """Full mode: every element of ``analytic`` against ``numeric``."""
     bad = ~within(analytic, numeric, atol, rtol)
-    rel = relative_error(analytic, numeric)
+    rel = relative_error(analytic, numeric, floor=atol)
     # Order by how far past its tolerance each element is, so the worst offender comes first.
     excess = np.abs(analytic - numeric) / (atol + rtol * np.abs(numeric))
     worst = [_element(analytic, numeric, np.unravel_index(i, analytic.shape))
@@ -48,7 +48,7 @@ def compare_directional(analytic, probe, direction, numeric, *, output, input, a
     value = float(np.vdot(analytic, direction))
     comparison = Comparison(output, input, analytic.shape,
                             ok=bool(within(value, numeric, atol, rtol)),
-                            max_rel_error=float(relative_error(value, numeric)),
+                            max_rel_error=float(relative_error(value, numeric, floor=atol)),
                             directional=(value, float(numeric)))
     if not comparison.ok:
         comparison.worst = [bisect(analytic, probe, direction)]

@@ -30,7 +30,8 @@ def checked_indices(inputs, caller: str) -> list[int]:
 def float64_copies(inputs) -> tuple:
     """Owned, contiguous float64 copies of the floating tensors (others pass through): the check
     perturbs them in place, and float64 keeps a finite difference's rounding error near 1e-10."""
-    return tuple(Tensor(np.array(t.data, dtype=np.float64), requires_grad=t.requires_grad)
+    return tuple(Tensor(np.array(t.data, dtype=np.float64, order="C"),
+                        requires_grad=t.requires_grad)
                  if isinstance(t, Tensor) and t.dtype.kind == "f" else t for t in inputs)
 
 

@@ -53,7 +53,8 @@ def gradcheck_module(model, loss_fn=None, *batch, eps: float = 1e-6, atol: float
     settings = dict(eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode)
     with _float64_state(model, batch) as restored:
         result = run_check(loss, tensors, list(range(len(tensors))),
-                           input_names=[name for name, _ in named], **settings)
+                           input_names=[name for name, _ in named],
+                           output_names=None if loss_fn is None else ["loss"], **settings)
         if locate and not result.ok:
             result.op_checks = check_ops(loss, tensors, module_names=_module_names(model),
                                          **settings)
@@ -66,27 +67,29 @@ def gradcheck_module(model, loss_fn=None, *batch, eps: float = 1e-6, atol: float
 def _float64_state(model, batch):
     """Run the block with float64 copies of every parameter, buffer and floating batch tensor,
     then hand each tensor its original array back (undoing whatever the block did to them)."""
-    tensors = {id(t): t for t in _state_tensors(model)}
+    snapshot = model.state_dict()
+    buffers = [name for name, _ in model.named_buffers()]
+    tensors = {id(t): t for t in list(model.parameters()) + list(model.buffers())}
     tensors.update({id(t): t for t in batch if isinstance(t, Tensor) and t.dtype.kind == "f"})
     originals = [(t, t.data) for t in tensors.values()]
-    buffers = sorted(name for name, value in model.state_dict().items()
-                     if name not in dict(model.named_parameters()))
     for t, data in originals:
         t.data = np.array(data, dtype=np.float64 if data.dtype.kind == "f" else data.dtype)
     try:
-        yield ("parameters and buffers (" + ", ".join(buffers) + ") restored afterwards"
-               if buffers else "parameters restored afterwards")
+        yield (f"parameters and buffers ({', '.join(buffers)}) restored afterwards" if buffers
+               else "parameters restored afterwards")
     finally:
         for t, data in originals:
             t.data = data
+        if not _same_state(model.state_dict(), snapshot):
+            # A layer replaced a buffer tensor instead of updating it: put the values back.
+            model.load_state_dict(snapshot)
 
 
-def _state_tensors(model) -> list:
-    """The parameters and the tensors among the model's buffers."""
-    return [p for _, p in model.named_parameters()] + [
-        value for value in model.state_dict().values() if isinstance(value, Tensor)]
+def _same_state(state, snapshot) -> bool:
+    return state.keys() == snapshot.keys() and all(
+        state[k].dtype == snapshot[k].dtype
+        and np.array_equal(state[k], snapshot[k], equal_nan=True) for k in state)
 
 
 def _module_names(model) -> dict:
-    named_modules = getattr(model, "named_modules", None)
-    return {id(m): name for name, m in named_modules()} if named_modules else {}
+    return {id(m): name or type(m).__name__ for name, m in model.named_modules()}

@@ -44,17 +44,16 @@ class Projection:
     def partials(self, index: int, eps: float) -> np.ndarray:
         """dF_k/dx for every element of input ``index``: shape ``(outputs, *input shape)``."""
         data = self.inputs[index].data
-        flat = data.reshape(-1)  # a view: writing into it perturbs the input
-        result = np.empty((len(self.weights), flat.size))
-        for i in range(flat.size):
-            original = flat[i]
-            flat[i] = original + eps
+        result = np.empty((len(self.weights),) + data.shape)
+        for element in np.ndindex(data.shape):  # indexing writes into any memory layout
+            original = data[element]
+            data[element] = original + eps
             plus = self.values()
-            flat[i] = original - eps
+            data[element] = original - eps
             minus = self.values()
-            flat[i] = original
-            result[:, i] = (plus - minus) / (2 * eps)
-        return result.reshape((len(self.weights),) + data.shape)
+            data[element] = original
+            result[(slice(None),) + element] = (plus - minus) / (2 * eps)
+        return result
 
     def along(self, index: int, direction: np.ndarray, eps: float) -> np.ndarray:
         """<dF_k/dx, direction> for input ``index``, one value per output. The step has length
