@@ -1,0 +1,117 @@
+"""One training step of a small BatchNorm MLP, float32: minigrad with fused BN, minigrad with
+composed BN, PyTorch (if installed) and the same network written by hand in NumPy.
+
+Network: 64 -> Linear -> BN -> ReLU -> Linear -> BN -> ReLU -> Linear -> 10 (256 hidden units),
+softmax cross-entropy, plain SGD, batch 128. Every implementation starts from the same weights
+and is checked to take the same step before it is timed.
+
+Run: ``python benchmarks/train_step.py``. Targets: minigrad fused at or below PyTorch's time,
+minigrad composed within 1.5x of it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import nn, optim
+from minigrad.training import build_model, train_step
+from _reference import NumpyMLP
+from _timing import median_times, optional_torch, print_table, verdict
+
+BATCH, LR = 128, 0.1
+TARGETS = {"minigrad fused": 1.0, "minigrad composed": 1.5}
+
+
+def minigrad_runner(fused: bool, state, x, labels):
+    model = build_model("mlp", fused=fused)
+    model.load_state_dict(state)
+    optimizer = optim.SGD(model.parameters(), lr=LR)
+    features, targets = mg.Tensor(x), mg.Tensor(labels)
+    return (lambda: train_step(model, optimizer, features, targets)[0]), model.parameters
+
+
+def torch_runner(torch, state, x, labels):
+    layers = torch.nn
+    model = layers.Sequential(
+        layers.Linear(64, 256, bias=False), layers.BatchNorm1d(256), layers.ReLU(),
+        layers.Linear(256, 256, bias=False), layers.BatchNorm1d(256), layers.ReLU(),
+        layers.Linear(256, 10))
+    model.load_state_dict({name: torch.from_numpy(np.array(value)) for name, value in
+                           state.items()})
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    features, targets = torch.from_numpy(x), torch.from_numpy(labels)
+
+    def step():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(features), targets)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    return step, model.parameters
+
+
+def numpy_runner(state, x, labels):
+    params = [np.array(value) for name, value in state.items()
+              if not name.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    model = NumpyMLP(params, lr=LR)
+    return (lambda: model.step(x, labels)), (lambda: params)
+
+
+def _arrays(params):
+    return [np.asarray(p.detach().numpy() if hasattr(p, "detach") else getattr(p, "data", p))
+            for p in params()]
+
+
+def check_same_step(runners):
+    """Each implementation's first two losses and updated weights match minigrad fused's."""
+    results = {}
+    for name, (step, params) in runners.items():
+        losses = [step(), step()]
+        results[name] = (losses, _arrays(params))
+    base_losses, base_params = results["minigrad fused"]
+    for name, (losses, params) in results.items():
+        if not np.allclose(losses, base_losses, rtol=1e-4):
+            raise AssertionError(f"{name}: losses {losses} differ from {base_losses}")
+        for got, want in zip(params, base_params):
+            if not np.allclose(got, want, rtol=1e-3, atol=1e-5):
+                raise AssertionError(f"{name}: weights after two steps differ by "
+                                     f"{np.abs(got - want).max():.3g}")
+
+
+def main() -> int:
+    torch = optional_torch()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((BATCH, 64)).astype(np.float32)
+    labels = rng.integers(0, 10, BATCH)
+    nn.manual_seed(0)
+    state = {name: np.array(value) for name, value in build_model("mlp").state_dict().items()}
+
+    def make_runners():
+        runners = {"minigrad fused": minigrad_runner(True, state, x, labels),
+                   "minigrad composed": minigrad_runner(False, state, x, labels),
+                   "numpy by hand": numpy_runner(state, x, labels)}
+        if torch is not None:
+            runners["pytorch"] = torch_runner(torch, state, x, labels)
+        return runners
+
+    check_same_step(make_runners())
+    times = median_times({name: step for name, (step, _) in make_runners().items()},
+                         min_rounds=15, calls=10, min_total=3.0)
+    base_name = "pytorch" if torch is not None else "numpy by hand"
+    base = times[base_name]
+    rows = []
+    for name, seconds in times.items():
+        ratio = seconds / base
+        note = verdict(ratio, TARGETS[name]) if name in TARGETS and torch is not None \
+            else f"{ratio:.2f}x"
+        rows.append([name, f"{seconds * 1e3:.3f}", note])
+    print(f"training step, MLP 64-256-BN-ReLU-256-BN-ReLU-10, batch {BATCH}, float32, SGD "
+          f"(median of repeats)")
+    print_table(["implementation", "ms", f"vs {base_name}"], rows)
+    if torch is None:
+        print("PyTorch is not installed: the targets (relative to PyTorch) were not checked")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
