@@ -113,7 +113,7 @@ class Function:
     scope: tuple = ()
     needs_input_grad: list = []
     _saved: tuple = ()
-    _output = None
+    _returned = _output = None
 
     @staticmethod
     def forward(ctx, *args, **attrs):
@@ -149,12 +149,15 @@ class Function:
             ctx.scope = _scope
             ctx.needs_input_grad = needs
             ctx._arrays = arrays
-        out = cls.forward(ctx if track else _UNRECORDED, *arrays, **attrs)
-        if type(out) is not np.ndarray:
+        returned = cls.forward(ctx if track else _UNRECORDED, *arrays, **attrs)
+        out = returned
+        if type(out) is not np.ndarray:  # e.g. a NumPy scalar from a 0-d computation
             out = out.data if isinstance(out, Tensor) else np.asarray(out)
         if not track:
             return Tensor._make(out, False, None)
-        ctx._output = out
+        # forward may have saved what it returned, before the conversion above; keep both to
+        # recognise it in saved_tensors.
+        ctx._returned, ctx._output = returned, out
         return Tensor._make(out, True, ctx)
 
     # -- what forward hands to backward ----------------------------------------------------------
@@ -181,10 +184,10 @@ class Function:
         for index, item in self._saved:
             if index is not None:
                 value = self.inputs[index]
-            elif item is self._output:
+            elif item is self._returned:
                 # The op's own output, re-attached to this node: d(output)/d(input) then flows
                 # through this node again in a higher-order backward (PyTorch does the same).
-                value = Tensor._make(item, True, self)
+                value = Tensor._make(self._output, True, self)
             elif type(item) is np.ndarray:
                 value = Tensor._make(item, False, None)
             else:

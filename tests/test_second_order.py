@@ -128,16 +128,9 @@ def test_second_derivative_closed_form(name):
     np.testing.assert_allclose(second, expected(x), rtol=1e-12)
 
 
-# An op that saves its output for backward loses that link on 0-d inputs: NumPy returns a
-# scalar, Function.apply wraps it in a new array, and saved_tensors no longer recognises it as
-# the output, so the first derivative becomes a constant.
-_LOSES_OUTPUT_ON_0D = pytest.mark.xfail(strict=True, reason="0-d output not re-attached")
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=_LOSES_OUTPUT_ON_0D)
-    if name in {"exp", "sigmoid", "sqrt", "tanh", "2**x"} else name
-    for name in sorted(CLOSED_FORM_SECOND_DERIVATIVES)])
+# NumPy returns a scalar, not an array, for 0-d computations: ops that save their output must
+# still re-attach it to the graph, or the first derivative becomes a constant.
+@pytest.mark.parametrize("name", sorted(CLOSED_FORM_SECOND_DERIVATIVES))
 def test_second_derivative_of_0d_tensors(name):
     fn, expected = CLOSED_FORM_SECOND_DERIVATIVES[name]
     second = _derivatives(fn, np.array(0.9), order=2)[2]
