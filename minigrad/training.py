@@ -141,12 +141,19 @@ def eval_loader(data: Dataset, dtype) -> DataLoader:
 
 @dataclass(frozen=True)
 class EpochRecord:
+    """What ``fit`` measured in one epoch; ``row()`` prints it under ``HEADER``."""
     epoch: int
     train_loss: float
     train_accuracy: float
     test_loss: float
     test_accuracy: float
     seconds: float
+
+    HEADER = "epoch  train loss  train acc  test loss  test acc  seconds"
+
+    def row(self) -> str:
+        return (f"{self.epoch:>5}  {self.train_loss:>10.4f}  {self.train_accuracy:>9.2%}  "
+                f"{self.test_loss:>9.4f}  {self.test_accuracy:>8.2%}  {self.seconds:>7.2f}")
 
 
 def fit(model, data: Dataset, optimizer, *, epochs: int, batch_size: int = 64, seed: int = 0,
@@ -202,10 +209,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _print_row(cells, widths) -> None:
-    print("  ".join(str(c).rjust(w) for c, w in zip(cells, widths)), flush=True)
-
-
 def run(args) -> int:
     from tqdm.auto import tqdm
 
@@ -221,18 +224,11 @@ def run(args) -> int:
     scheduler = optim.CosineAnnealingLR(optimizer, T_max=args.epochs)
     print(f"training on {data!r}\n{model!r}\n")
 
-    header = ["epoch", "train loss", "train acc", "test loss", "test acc", "seconds"]
-    widths = [len(h) for h in header]
-    _print_row(header, widths)
-
-    def log(r: EpochRecord):
-        tqdm.write("  ".join(str(c).rjust(w) for c, w in zip(
-            [r.epoch, f"{r.train_loss:.4f}", f"{r.train_accuracy:.2%}", f"{r.test_loss:.4f}",
-             f"{r.test_accuracy:.2%}", f"{r.seconds:.2f}"], widths)))
-
+    print(EpochRecord.HEADER, flush=True)
     started = time.perf_counter()
     history = fit(model, data, optimizer, epochs=args.epochs, batch_size=args.batch_size,
-                  seed=args.seed, scheduler=scheduler, progress=not args.no_progress, log=log)
+                  seed=args.seed, scheduler=scheduler, progress=not args.no_progress,
+                  log=lambda record: tqdm.write(record.row()))
     elapsed = time.perf_counter() - started
 
     os.makedirs(args.out, exist_ok=True)
