@@ -27,32 +27,27 @@ def numpy_batch_norm(x, weight, bias, grad_out):
     return (y,) + batch_norm_backward(grad_out, x_hat, weight, invstd)
 
 
-def minigrad_step(x, grad_out, fused):
-    layer = nn.BatchNorm1d(x.shape[1], fused=fused).to(np.float32)
-    layer.train()
-    inputs = mg.Tensor(x, requires_grad=True)
-    grad = mg.Tensor(grad_out)
-
+def layer_step(layer, inputs, grad, to_numpy):
+    """Forward + backward through ``layer`` (minigrad's or PyTorch's, same attribute names);
+    returns (y, grad_x, grad_weight, grad_bias) as arrays."""
     def step():
         inputs.grad = layer.weight.grad = layer.bias.grad = None
         out = layer(inputs)
         out.backward(grad)
-        return out.data, inputs.grad.data, layer.weight.grad.data, layer.bias.grad.data
+        return tuple(to_numpy(t) for t in (out, inputs.grad, layer.weight.grad, layer.bias.grad))
     return step
+
+
+def minigrad_step(x, grad_out, fused):
+    layer = nn.BatchNorm1d(x.shape[1], eps=EPS, fused=fused).to(np.float32)
+    return layer_step(layer, mg.Tensor(x, requires_grad=True), mg.Tensor(grad_out),
+                      lambda t: t.data)
 
 
 def torch_step(torch, x, grad_out):
     layer = torch.nn.BatchNorm1d(x.shape[1], eps=EPS)
-    inputs = torch.tensor(x, requires_grad=True)
-    grad = torch.tensor(grad_out)
-
-    def step():
-        inputs.grad = layer.weight.grad = layer.bias.grad = None
-        out = layer(inputs)
-        out.backward(grad)
-        return (out.detach().numpy(), inputs.grad.numpy(), layer.weight.grad.numpy(),
-                layer.bias.grad.numpy())
-    return step
+    return layer_step(layer, torch.tensor(x, requires_grad=True), torch.tensor(grad_out),
+                      lambda t: t.detach().numpy())
 
 
 def check_agreement(name, got, expected):

@@ -29,6 +29,11 @@ def _check_number(owner: str, name: str, value, low: float = 0.0, high: float = 
         raise ValueError(f"{owner}: {name} must be in {bound}, got {value}")
 
 
+def _check_positive_int(owner: str, name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+
+
 class Optimizer:
     """Holds the parameters to update and the learning rate ``lr``.
 
@@ -192,9 +197,7 @@ class StepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) \
-                or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
+        _check_positive_int("StepLR", "step_size", step_size)
         _check_number("StepLR", "gamma", gamma)
         super().__init__(optimizer)
         self.step_size = int(step_size)
@@ -209,8 +212,7 @@ class CosineAnnealingLR(LRScheduler):
     (and back up after that, as PyTorch's does)."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
-        if isinstance(T_max, bool) or not isinstance(T_max, numbers.Integral) or T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive integer, got {T_max!r}")
+        _check_positive_int("CosineAnnealingLR", "T_max", T_max)
         _check_number("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer)
         self.T_max = int(T_max)
