@@ -1,5 +1,9 @@
 """The gradient checker: right gradients pass, wrong ones fail with a report that points at the
 wrong input, element and op; warnings for float32 and kinks; clear errors for misuse."""
+import contextlib
+import io
+import pathlib
+import re
 import time
 import warnings
 
@@ -387,6 +391,23 @@ def test_a_cut_graph_fails_with_zero_gradient_diagnosis():
     assert "all zeros" in result.failures[0].diagnosis
 
 
+class Constant(mg.Function):
+    """Ones, whatever x is, with a backward that claims a gradient."""
+    @staticmethod
+    def forward(ctx, x):
+        return np.ones_like(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def test_a_gradient_of_a_function_that_ignores_its_input_is_diagnosed():
+    for fast_mode in (False, True):
+        result = mg.check_gradients(Constant.apply, [leaf(X)], fast_mode=fast_mode)
+        assert "numeric gradient is zero" in result.failures[0].diagnosis
+
+
 def test_non_tensor_positional_inputs_pass_through():
     assert mg.gradcheck(lambda x, power, label: x ** power, [leaf(X), 3, "unused"])
 
@@ -515,3 +536,24 @@ def test_module_check_names_the_layer_holding_the_wrong_op():
 def test_module_check_needs_something_to_check():
     with pytest.raises(ValueError, match="ReLU has no parameter that requires grad"):
         mg.gradcheck_module(nn.ReLU(), None, mg.tensor(X))
+
+
+# -- the documentation's examples -----------------------------------------------------------------
+
+DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "gradcheck.md"
+# A python block followed by a text block is an example and the output it prints.
+EXAMPLE = re.compile(r"```python\n((?:(?!```).)*)```\s*```text\n((?:(?!```).)*)```", re.S)
+# Round-off-sized numbers (1e-6 and below) may differ in their digits between machines, and a
+# graph's node count changes with the library functions' internals.
+TINY = re.compile(r"\d(\.\d+)?e-(0[6-9]|[1-9]\d)|node \d+ of \d+")
+
+
+def test_the_examples_in_the_docs_print_what_the_docs_show():
+    examples = EXAMPLE.findall(DOCS.read_text())
+    assert len(examples) >= 5
+    namespace = {"__name__": "docs_gradcheck"}
+    for code, shown in examples:
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(code, str(DOCS), "exec"), namespace)
+        assert TINY.sub("tiny", printed.getvalue()) == TINY.sub("tiny", shown)

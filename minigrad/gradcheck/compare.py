@@ -93,10 +93,14 @@ def diagnose(analytic, probe, *, atol, rtol, rng, bad=None) -> str | None:
     """
     if not analytic.any():
         return ("the analytic gradient is all zeros: no gradient reaches this input (a backward "
-                "returned None, or fn leaves the graph through .data/.detach()/NumPy)")
+                "returned None or used values saved as plain arrays, or fn leaves the graph "
+                "through .data/.detach()/NumPy)")
     directions = [rng.standard_normal(analytic.shape) for _ in range(2)]
     directions = [d / np.linalg.norm(d) for d in directions]
     numeric = [probe(d) for d in directions]
+    if all(within(0.0, n, atol, 0.0) for n in numeric):
+        return ("the numeric gradient is zero: fn does not change with this input, yet the "
+                "analytic gradient is not zero")
 
     def predicts(predicted) -> bool:
         return all(within(float(np.vdot(predicted, d)), n, atol, rtol)
@@ -120,7 +124,8 @@ def diagnose(analytic, probe, *, atol, rtol, rng, bad=None) -> str | None:
 def _fraction(value: float) -> str:
     """1/4 rather than 0.25: constant-factor bugs are usually a missing or extra 1/n or n."""
     fraction = Fraction(value).limit_denominator(64)
-    if fraction.denominator > 1 and abs(float(fraction) - value) <= 1e-6 * abs(value):
+    if 1 < fraction.denominator and abs(fraction.numerator) <= 64 \
+            and abs(float(fraction) - value) <= 1e-6 * abs(value):
         return f"{fraction.numerator}/{fraction.denominator}"
     return f"{value:.6g}"
 
