@@ -1,9 +1,10 @@
 """Functions built from the primitive ops: activations, losses, convolution and normalization.
 
 Most of them are a few lines of Tensor ops, so their graphs show every step and their gradients
-come for free. Three are ops of their own, for speed: ``Im2Col``/``Col2Im`` (the data movement
-behind ``conv2d``) and ``FusedBatchNorm`` (``batch_norm(..., fused=True)``: one node with the
-closed-form backward, next to the composed graph it must agree with).
+come for free. A few are ops of their own, for speed: ``LogSoftmax`` (under every loss),
+``Im2Col``/``Col2Im`` (the data movement behind ``conv2d``) and ``FusedBatchNorm``
+(``batch_norm(..., fused=True)``: one node with the closed-form backward, next to the composed
+graph it must agree with).
 
 Also reachable as ``minigrad.nn.functional``; conventionally imported as ``F``.
 """
@@ -15,11 +16,12 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .autograd import Function, is_grad_enabled
+from .ops import normalize_axis
 from .tensor import Tensor
 
 __all__ = ["linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "cross_entropy",
            "mse_loss", "dropout", "conv2d", "batch_norm", "layer_norm", "group_norm",
-           "FusedBatchNorm", "Im2Col", "Col2Im"]
+           "FusedBatchNorm", "LogSoftmax", "Im2Col", "Col2Im"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -83,20 +85,36 @@ def linear(x, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return out if bias is None else out + bias
 
 
+class LogSoftmax(Function):
+    """log(softmax(x)) along ``axis`` as one op. Subtracting the maximum first keeps ``exp``
+    from overflowing (logits of 1000 are fine) and changes nothing: log_softmax is the same for
+    x and x - c. One node instead of six keeps the loss at the top of every graph cheap."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        shifted = x - x.max(axis=axis, keepdims=True)
+        shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(shifted)
+        return shifted
+
+    @staticmethod
+    def backward(ctx, grad):
+        # d/dx: grad - softmax(x) * sum(grad); the saved output is re-attached to this node, so
+        # the expression is differentiable again.
+        (out,) = ctx.saved_tensors
+        return grad - out.exp() * grad.sum(axis=ctx.attrs["axis"], keepdims=True)
+
+
 def log_softmax(x, axis: int = -1) -> Tensor:
-    """log(softmax(x)), computed stably: subtracting the maximum first keeps ``exp`` from
-    overflowing (logits of 1000 are fine). The maximum enters as a constant -- log_softmax does
-    not change when a constant is subtracted, so no gradient needs to flow through it."""
+    """log(softmax(x)) along ``axis``, computed stably (see LogSoftmax)."""
     x = _as_tensor(x)
-    shifted = x - x.data.max(axis=axis, keepdims=True)
-    return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
+    (axis,) = normalize_axis(axis, x.ndim, "log_softmax")
+    return LogSoftmax.apply(x, axis=axis)
 
 
 def softmax(x, axis: int = -1) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``axis``, with the maximum subtracted first (see log_softmax)."""
-    x = _as_tensor(x)
-    exps = (x - x.data.max(axis=axis, keepdims=True)).exp()
-    return exps / exps.sum(axis=axis, keepdims=True)
+    """exp(x) / sum(exp(x)) along ``axis``, as exp(log_softmax(x)): stable for any logits."""
+    return log_softmax(x, axis).exp()
 
 
 def _class_indices(labels, batch: int, classes: int) -> np.ndarray:
@@ -194,14 +212,15 @@ class Col2Im(Function):
         n, c, h, w = image_shape
         (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
         oh, ow = _conv_output_size(h, kh, sh, ph), _conv_output_size(w, kw, sw, pw)
-        padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
-        patches = cols.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)
-        # One strided slice-add per kernel offset: KH * KW NumPy calls, whatever the image size.
+        # Channels last, the layout of the rows: each of the KH * KW strided slice-adds below
+        # (one per kernel offset, whatever the image size) then writes contiguous channels.
+        padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
+        patches = cols.reshape(n, oh, ow, c, kh, kw)
         for i in range(kh):
             for j in range(kw):
-                padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += \
-                    patches[:, :, i, j]
-        return padded[:, :, ph:ph + h, pw:pw + w]
+                padded[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += \
+                    patches[..., i, j]
+        return padded[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
 
     @staticmethod
     def backward(ctx, grad):
@@ -261,10 +280,17 @@ def _normalize(x, mean, var, eps: float):
 
 
 def _affine(x_hat, weight, bias, shape: tuple):
-    """weight * x_hat + bias, the per-feature parameters reshaped to broadcast. Works on NumPy
-    arrays as well as Tensors (the fused op uses it in its forward)."""
-    out = x_hat if weight is None else x_hat * weight.reshape(shape)
-    return out if bias is None else out + bias.reshape(shape)
+    """weight * x_hat + bias, the per-feature parameters reshaped to broadcast.
+
+    Works on Tensors and on NumPy arrays (the fused op's forward). ``+=`` is in place on the
+    product NumPy just allocated, saving an array; a Tensor has no in-place ops, so there it
+    records an Add node like ``+``."""
+    if weight is None:
+        return x_hat if bias is None else x_hat + bias.reshape(shape)
+    out = x_hat * weight.reshape(shape)
+    if bias is not None:
+        out += bias.reshape(shape)
+    return out
 
 
 def _channel_axes(ndim: int) -> tuple:
@@ -363,14 +389,17 @@ def _batch_norm_grads(grad, x_hat, scale, training: bool):
 
     the first line being dx = invstd/n (n dx_hat - sum(dx_hat) - x_hat sum(dx_hat x_hat)) with
     dx_hat = grad * weight. Written with operators only, so it runs on NumPy arrays (the fast
-    first-order backward: NumPy reuses the temporaries of the chained expression in place, so
-    d x costs one new array) and on Tensors (a differentiable backward)."""
+    first-order backward; the augmented assignments work in place, so d x costs one new array)
+    and on Tensors (a differentiable backward; there ``+=`` records a new node)."""
     grad_bias = _channel_sum(grad)
     grad_weight = _channel_sum(grad, x_hat)
     if not training:
         return grad * scale, grad_weight, grad_bias
     count = x_hat.size // x_hat.shape[1]
-    grad_x = (x_hat * (grad_weight * (-1.0 / count)) + grad - grad_bias * (1.0 / count)) * scale
+    grad_x = x_hat * (grad_weight * (-1.0 / count))
+    grad_x += grad
+    grad_x -= grad_bias * (1.0 / count)
+    grad_x *= scale
     return grad_x, grad_weight, grad_bias
 
 
@@ -403,26 +432,23 @@ class FusedBatchNorm(Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight, x_hat, mean, invstd = ctx.saved_tensors
-        training, eps = ctx.attrs["training"], ctx.attrs["eps"]
-        shape = _channel_shape(x)
-        if is_grad_enabled():  # create_graph=True: x_hat and invstd as functions of x
-            if training:
+        training = ctx.attrs["training"]
+        differentiable = is_grad_enabled()  # i.e. backward(create_graph=True)
+        if differentiable:
+            if training:  # x_hat and invstd as functions of x, not the saved constants
                 mean, var = _moments(x, _channel_axes(x.ndim))
-                invstd = 1.0 / (var + eps).sqrt()
+                invstd = 1.0 / (var + ctx.attrs["eps"]).sqrt()
             x_hat = (x - mean) * invstd
-            grad_x, grad_weight, grad_bias = _batch_norm_grads(
-                grad, x_hat, invstd if weight is None else invstd * weight.reshape(shape),
-                training)
-        else:
-            scale = invstd.data if weight is None else invstd.data * weight.data.reshape(shape)
-            grad_x, grad_weight, grad_bias = (Tensor._make(g, False, None) for g in
-                                              _batch_norm_grads(grad.data, x_hat.data, scale,
-                                                                training))
-        need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
-        return (grad_x if need_x else None,
-                grad_weight.reshape(-1) if need_weight else None,
-                grad_bias.reshape(-1) if need_bias else None,
-                None, None)
+        else:  # the same formula, straight on the NumPy arrays
+            grad, weight, x_hat, invstd = (t if t is None else t.data
+                                           for t in (grad, weight, x_hat, invstd))
+        scale = invstd if weight is None else invstd * weight.reshape(_channel_shape(x))
+        grad_x, grad_weight, grad_bias = _batch_norm_grads(grad, x_hat, scale, training)
+        grads = (grad_x, grad_weight.reshape(-1), grad_bias.reshape(-1))
+        if not differentiable:
+            grads = tuple(Tensor._make(g, False, None) for g in grads)
+        return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad)) + (
+            None, None)
 
 
 # ----------------------------------------------------------------------------------------------

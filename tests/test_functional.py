@@ -52,6 +52,15 @@ def test_softmax_is_stable_for_logits_of_1000():
     np.testing.assert_allclose(logits.grad.data[0], [0.0, 0.0, 0.0], atol=1e-300)
 
 
+def test_softmax_family_keeps_float32():
+    logits = mg.tensor(np.random.default_rng(0).standard_normal((4, 3)), dtype=np.float32,
+                       requires_grad=True)
+    assert F.softmax(logits).dtype == F.log_softmax(logits).dtype == np.float32
+    loss = F.cross_entropy(logits, [0, 1, 2, 0])
+    loss.backward()
+    assert loss.dtype == logits.grad.dtype == np.float32
+
+
 def test_log_softmax_second_derivative():
     x = leaf(np.random.default_rng(0).standard_normal((2, 4)))
     assert mg.gradgradcheck(lambda t: F.log_softmax(t, axis=1), [x])
