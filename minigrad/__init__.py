@@ -9,6 +9,7 @@ from .ops import concatenate, stack, where
 from .gradcheck import (gradcheck, gradgradcheck, GradcheckError, GradcheckResult,
                         GradcheckWarning, check_gradients, gradcheck_module, locate_bad_gradient)
 from .serialization import save, load
+from .viz import draw_graph
 from . import optim
 from . import functional, nn
 

@@ -11,6 +11,7 @@ COMMANDS = {
     "demo": ("minigrad.demo", "train a BatchNorm network, check its gradients, draw it, report"),
     "experiment": ("minigrad.experiment_cli", "run the seed's BatchNorm claims as experiments"),
     "gradcheck": ("minigrad.selftest", "check every op and layer by finite differences"),
+    "graph": ("minigrad.graph_cli", "draw a computation graph and its gradients (Graphviz)"),
     "train": ("minigrad.training", "train a BatchNorm MLP or CNN on digits, save and reload it"),
 }
 

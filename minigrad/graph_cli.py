@@ -1,0 +1,198 @@
+"""``minigrad graph``: draw a computation graph with its gradients (Graphviz).
+
+``minigrad graph batchnorm`` also prints how dL/dx splits into BatchNorm's three paths, each
+checked against its closed form, and the invariants dL/dx satisfies per channel.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import minigrad as mg
+from .viz import draw_graph, save_graph
+from .viz.batchnorm_paths import (PATH_TITLES, PATHS, autograd_paths, batchnorm_invariants,
+                                  batchnorm_paths)
+
+EXAMPLES = ("batchnorm", "layernorm", "mlp")
+# Parts of dL/dx that disagree with the closed form by more than this (relative to the largest
+# part) mean the graph or the formulas are wrong, not rounding.
+_TOLERANCE = 1e-10
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("what", metavar="GRAPH",
+                        help="batchnorm, layernorm, mlp, or path/to/script.py:function (called "
+                             "with no arguments, it returns the tensor to draw)")
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="file to write: .svg, .png or .pdf; the .dot source is always "
+                             "written next to it (default: out/GRAPH.svg)")
+    parser.add_argument("--collapse", nargs="+", default=(), metavar="CLASS",
+                        help="draw every module of these classes as one node, e.g. BatchNorm1d")
+    parser.add_argument("--show-data", action="store_true",
+                        help="show tensor values (or mean, std and range)")
+    parser.add_argument("--no-grad", action="store_true", help="do not show gradients")
+    parser.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB",
+                        help="layout direction (default: TB, top to bottom)")
+    parser.add_argument("--max-nodes", type=int, default=300,
+                        help="draw at most this many nodes (default: 300)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the example's data")
+
+
+def run(args) -> int:
+    name = args.what if args.what in EXAMPLES else args.what.rpartition(":")[2] or "graph"
+    output = args.output or Path("out") / f"{name}.svg"
+    options = dict(show_grad=not args.no_grad, show_data=args.show_data, rankdir=args.rankdir,
+                   collapse=tuple(args.collapse), max_nodes=args.max_nodes)
+    ok = True
+    if args.what == "batchnorm":
+        graph, ok = batchnorm_figure(args.seed, **options)
+    elif args.what in ("layernorm", "mlp"):
+        maker = layernorm_example if args.what == "layernorm" else mlp_example
+        graph = draw_graph(maker(args.seed), **options)
+    else:
+        graph = draw_graph(load_entry(args.what), **options)
+    written = save_graph(graph, output)
+    dot_path = output.with_suffix(".dot")
+    print(f"wrote {written}" + (f" and {dot_path}" if written != dot_path else ""))
+    return 0 if ok else 1
+
+
+# ----------------------------------------------------------------------------------------------
+# The examples
+# ----------------------------------------------------------------------------------------------
+
+def _upstream_loss(y, rng):
+    """loss = sum(y * r) with a random r, so dL/dy = r: an arbitrary upstream gradient."""
+    r = mg.tensor(rng.standard_normal(y.shape))
+    r.name = "r (random)"
+    loss = (y * r).sum()
+    loss.name = "loss = sum(y * r)"
+    return loss, r
+
+
+def batchnorm_example(seed: int = 0, batch: int = 8, channels: int = 4):
+    """One composed BatchNorm1d layer in training mode, on a small float64 batch, with random
+    weight and bias. Returns (loss, x, r, layer)."""
+    from . import nn
+    rng = np.random.default_rng(seed)
+    layer = nn.BatchNorm1d(channels)
+    layer.weight.data[...] = rng.uniform(0.5, 1.5, channels)
+    layer.bias.data[...] = rng.standard_normal(channels) * 0.1
+    x = mg.tensor(rng.standard_normal((batch, channels)) * 2 + 1, requires_grad=True)
+    x.name = "x"
+    loss, r = _upstream_loss(layer(x), rng)
+    return loss, x, r, layer
+
+
+def layernorm_example(seed: int = 0):
+    """One composed LayerNorm over 6 features, on a batch of 4."""
+    from . import nn
+    rng = np.random.default_rng(seed)
+    x = mg.tensor(rng.standard_normal((4, 6)), requires_grad=True)
+    x.name = "x"
+    return _upstream_loss(nn.LayerNorm(6)(x), rng)[0]
+
+
+def mlp_example(seed: int = 0):
+    """A small MLP with BatchNorm after each hidden Linear, and a cross-entropy loss."""
+    from . import nn
+    import minigrad.functional as F
+
+    class MLP(nn.Module):
+        def __init__(self, rng):
+            super().__init__()
+            self.fc1, self.bn1 = nn.Linear(8, 16, rng=rng), nn.BatchNorm1d(16)
+            self.fc2, self.bn2 = nn.Linear(16, 16, rng=rng), nn.BatchNorm1d(16)
+            self.fc3, self.bn3 = nn.Linear(16, 16, rng=rng), nn.BatchNorm1d(16)
+            self.head = nn.Linear(16, 3, rng=rng)
+
+        def forward(self, x):
+            for fc, bn in ((self.fc1, self.bn1), (self.fc2, self.bn2), (self.fc3, self.bn3)):
+                x = F.relu(bn(fc(x)))
+            return self.head(x)
+
+    rng = np.random.default_rng(seed)
+    x = mg.tensor(rng.standard_normal((16, 8)))
+    x.name = "x"
+    labels = rng.integers(0, 3, 16)
+    loss = F.cross_entropy(MLP(rng)(x), labels)
+    loss.name = "loss"
+    return loss
+
+
+def load_entry(entry: str):
+    """Call ``function`` from ``path/to/script.py:function`` and return the tensor it makes."""
+    path, _, function_name = entry.rpartition(":")
+    if not path or not function_name:
+        raise SystemExit(f"minigrad graph: {entry!r} is neither {', '.join(EXAMPLES)} nor "
+                         f"path/to/script.py:function")
+    if not Path(path).is_file():
+        raise SystemExit(f"minigrad graph: no such script: {path}")
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise SystemExit(f"minigrad graph: {path} has no function {function_name!r}")
+    result = function()
+    if not isinstance(result, mg.Tensor):
+        raise SystemExit(f"minigrad graph: {entry} returned {type(result).__name__}; expected "
+                         f"the Tensor whose graph to draw")
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# BatchNorm's three paths: the figure and the printed check
+# ----------------------------------------------------------------------------------------------
+
+def batchnorm_figure(seed: int = 0, **options):
+    """Draw the composed BatchNorm with its three paths highlighted and print the check.
+    Returns (graph, whether every check passed)."""
+    loss, x, r, layer = batchnorm_example(seed)
+    parts, nodes = autograd_paths(loss, x)
+    routes = {PATH_TITLES[path]: (x, nodes[path]) for path in PATHS}
+    graph = draw_graph(loss, routes=routes, title="BatchNorm composed from mean, var, sqrt: "
+                       "the three paths from the loss to x", **options)
+    loss.backward()
+    ok = print_batchnorm_check(parts, x, r.data, layer)
+    return graph, ok
+
+
+def print_batchnorm_check(parts, x, grad_y, layer, out=None) -> bool:
+    """Print the three parts of dL/dx next to their closed forms, their sum next to autograd's
+    total (``x.grad``), and the per-channel invariants. Returns whether all agree."""
+    out = out or sys.stdout
+    closed = batchnorm_paths(x.data, grad_y, layer.weight.data, layer.eps)
+    total = x.grad.data
+    scale = max(float(np.abs(getattr(closed, p)).max()) for p in PATHS)
+    rows = [(PATH_TITLES[p], getattr(parts, p), getattr(closed, p)) for p in PATHS]
+    rows.append(("sum of the three vs autograd's dL/dx", parts.total, total))
+    batch, channels = x.shape
+    print(f"{layer!r} in training mode, batch of {batch}, float64; loss = sum(y * r) with r "
+          f"random, so dL/dy = r", file=out)
+    print("dL/dx along each path: autograd (the gradient on x's edge into Sub, Mean or Var) "
+          "vs the closed form", file=out)
+    print(f"  {'path':<38}{'|part|':>10}{'max |difference|':>20}", file=out)
+    ok = True
+    for title, autograd_part, expected in rows:
+        difference = float(np.abs(autograd_part - expected).max())
+        ok &= difference <= _TOLERANCE * scale
+        print(f"  {title:<38}{np.linalg.norm(autograd_part):>10.3g}{difference:>20.2e}", file=out)
+    print("  closed forms (s = sqrt(var + eps), g = dL/dx_hat = weight * dL/dy, means over the "
+          "batch):\n    direct g/s;  mean -mean(g)/s;  variance -x_hat * mean(g * x_hat)/s",
+          file=out)
+    invariants = batchnorm_invariants(total, x.data, grad_y, layer.weight.data, layer.eps)
+    print("Per channel, dL/dx sums to 0, and its projection on x_hat is "
+          "eps/(var+eps) * sum(g * x_hat)/s (0 if eps were 0):", file=out)
+    print(f"  {'channel':<9}{'sum_n dx':>12}{'sum_n dx*x_hat':>18}{'expected':>14}", file=out)
+    for channel in range(channels):
+        values = [invariants[k][channel] for k in ("sum", "dot_x_hat", "expected_dot_x_hat")]
+        print(f"  {channel:<9}{values[0]:>12.2e}{values[1]:>18.3e}{values[2]:>14.3e}", file=out)
+    ok &= bool(np.all(np.abs(invariants["sum"]) <= _TOLERANCE * scale * batch))
+    ok &= bool(np.allclose(invariants["dot_x_hat"], invariants["expected_dot_x_hat"],
+                           rtol=1e-6, atol=_TOLERANCE * scale * batch))
+    print("all checks pass" if ok else "CHECK FAILED", file=out)
+    return ok

@@ -1,0 +1,498 @@
+"""What a graph picture shows, before any Graphviz: the vertices (tensors, ops, collapsed
+modules) and edges of an autograd graph, and the gradient that flows along every edge.
+
+The picture is built in forward order (inputs before the ops that use them), so vertex ids are
+numbered by traversal order and the same graph always gives the same ids.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import ops
+from ..autograd import backpropagate, topological_order
+from ..tensor import Tensor
+
+__all__ = ["GradientFlow", "gradient_flow", "outgoing_gradients", "Picture", "Vertex", "Edge",
+           "trace"]
+
+REDUCTIONS = (ops.Sum, ops.Mean, ops.Var, ops.Max)
+BROADCASTS = (ops.BroadcastTo,)
+
+
+# ----------------------------------------------------------------------------------------------
+# Gradient flow: one backward pass that records what flows along each edge.
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class GradientFlow:
+    """The gradients of one backward pass from a root.
+
+    ``edges[(node, index)]`` is what flowed from ``node`` into its input ``index``;
+    ``tensors[key]`` is a tensor's total gradient, summed over all its uses, where ``key`` is
+    the node that produced the tensor, or the tensor itself for a leaf (see ``tensor_key``).
+    """
+    edges: dict = field(default_factory=dict)
+    tensors: dict = field(default_factory=dict)
+
+
+def tensor_key(tensor: Tensor):
+    """Identifies a tensor in the graph: ops may hand out several Tensor objects for one output
+    (a saved output is re-attached to its node), but they all share the producing node."""
+    return tensor.grad_fn if tensor.grad_fn is not None else tensor
+
+
+def gradient_flow(root: Tensor, grad_output=None) -> GradientFlow:
+    """Backpropagate ``grad_output`` (ones by default) from ``root`` and keep every edge's
+    gradient as a NumPy array. Leaves' ``.grad`` is neither read nor written."""
+    flow = GradientFlow()
+    if not root.requires_grad:
+        return flow
+    if grad_output is None:
+        grad_output = Tensor(np.ones_like(root.data))
+    elif not isinstance(grad_output, Tensor):
+        grad_output = Tensor(grad_output, dtype=root.dtype)
+    if grad_output.shape != root.shape:
+        raise ValueError(f"draw_graph: grad_output has shape {grad_output.shape}, the root has "
+                         f"shape {root.shape}")
+    flow.tensors[tensor_key(root)] = grad_output.data
+
+    def record(node, index, tensor, grad):
+        flow.edges[node, index] = grad.data
+        key = tensor_key(tensor)
+        previous = flow.tensors.get(key)
+        flow.tensors[key] = grad.data if previous is None else previous + grad.data
+
+    if root.grad_fn is not None:
+        backpropagate(root, grad_output, on_edge=record)
+    return flow
+
+
+def outgoing_gradients(root: Tensor, tensor: Tensor, grad_output=None) -> list:
+    """``[(node, gradient)]``: the part of d root / d ``tensor`` that flows back along each edge
+    from ``tensor`` into an op ``node`` that uses it, in graph order. The parts sum to the total
+    gradient; for BatchNorm's input they are the three paths (see ``batchnorm_paths``)."""
+    flow = gradient_flow(root, grad_output)
+    key = tensor_key(tensor)
+    return [(node, grad) for (node, index), grad in flow.edges.items()
+            if tensor_key(node.inputs[index]) is key]
+
+
+# ----------------------------------------------------------------------------------------------
+# The picture: vertices and edges, with module scopes.
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class Vertex:
+    """One drawn node. ``kind`` picks its style: for tensors ``input``, ``parameter``,
+    ``buffer``, ``constant``, ``tensor`` (an intermediate) or ``output``; for ops ``op``,
+    ``reduction`` or ``broadcast``; ``module`` for a collapsed module; ``elided`` for the note
+    that stands for what ``max_nodes`` left out."""
+    id: str
+    kind: str
+    title: str
+    lines: list
+    scope: tuple = ()  # modules, outermost first: the clusters the vertex is drawn in
+    grad: np.ndarray | None = None  # a tensor's total gradient
+
+
+@dataclass
+class Edge:
+    """A drawn edge, data flowing ``tail -> head``; ``grad`` flows back the other way.
+    ``kind`` is ``data`` (a tensor into an op), ``broadcast`` (into a broadcast op),
+    ``reduction`` (into a reduction), ``result`` (an op to its output) or ``elided``;
+    ``routes`` lists the highlighted routes it belongs to."""
+    tail: str
+    head: str
+    kind: str = "data"
+    grad: np.ndarray | None = None
+    routes: list = field(default_factory=list)
+
+
+@dataclass
+class Picture:
+    vertices: dict  # id -> Vertex, in traversal order
+    edges: dict  # (tail, head) -> Edge, in traversal order
+    root: str  # id of the root tensor's vertex
+    module_labels: dict  # module -> cluster label, e.g. "bn1: BatchNorm1d(4)"
+    routes: list = field(default_factory=list)  # names of highlighted routes, in order
+    elided: dict = field(default_factory=dict)  # kind -> how many vertices max_nodes dropped
+
+
+def trace(root: Tensor, *, show_grad=True, show_data=False, group_modules=True, collapse=(),
+          max_nodes=None, names=None, routes=None, grad_output=None) -> Picture:
+    """Build the picture of ``root``'s graph (see ``draw_graph`` for the options)."""
+    if not isinstance(root, Tensor):
+        raise TypeError(f"draw_graph: expected a Tensor to draw the graph of, got "
+                        f"{type(root).__name__}")
+    flow = gradient_flow(root, grad_output) if show_grad else GradientFlow()
+    builder = _Builder(root, flow, show_data, group_modules, collapse, names)
+    picture = builder.build()
+    if routes:
+        _mark_routes(picture, routes, builder.edge_of)
+    if max_nodes is not None and len(picture.vertices) > max_nodes:
+        _elide(picture, max_nodes)
+    return picture
+
+
+class _Builder:
+    """Walks the autograd graph in forward order and makes one vertex per tensor and per op
+    (or per collapsed module), and one edge per (tail, head) pair with their gradients summed."""
+
+    def __init__(self, root, flow, show_data, group_modules, collapse, names):
+        self.root, self.flow, self.show_data = root, flow, show_data
+        self.group_modules = group_modules
+        self.collapse = tuple(collapse)
+        self.names = {tensor_key(t): name for name, t in (names or {}).items()}
+        self.nodes = topological_order(root.grad_fn)[::-1] if root.grad_fn is not None else []
+        self.modules = _ModuleNames(self.nodes)
+        self.vertices: dict = {}
+        self.edges: dict = {}
+        self.vertex_of: dict = {}  # tensor key -> vertex id
+        self.op_vertex_of: dict = {}  # op node or collapsed module -> vertex id
+        self.counts = {"t": 0, "op": 0, "m": 0}
+        self.collapsed_ops: dict = {}  # collapsed module vertex id -> how many ops it holds
+        self.edge_of: dict = {}  # (tensor key, op node) -> the drawn edge carrying that input
+
+    def build(self) -> Picture:
+        for node in self.nodes:
+            owner = self.owner(node)
+            tails = [(index, tensor, self.tensor_vertex(tensor))
+                     for index, tensor in enumerate(node.inputs)
+                     if isinstance(tensor, Tensor) and not self.inside(tensor, owner)]
+            head = self.op_vertex(node, owner)
+            kind = "data" if owner is not None else _edge_kind(node)
+            for index, tensor, tail in tails:
+                self.edge_of[tensor_key(tensor), node] = self.add_edge(
+                    tail, head, kind, self.flow.edges.get((node, index)))
+            if owner is None:
+                self.tensor_vertex(_output_of(node))
+        root_id = self.tensor_vertex(self.root)
+        if self.vertices[root_id].kind == "tensor":
+            self.vertices[root_id].kind = "output"
+        for vertex_id, count in self.collapsed_ops.items():
+            self.vertices[vertex_id].lines.append(f"{count} ops")
+        return Picture(self.vertices, self.edges, root_id, self.modules.labels)
+
+    # -- where things go ------------------------------------------------------------------------
+
+    def owner(self, node):
+        """The outermost module in the node's scope that is drawn collapsed, or None."""
+        for module in node.scope:
+            if self.collapses(module):
+                return module
+        return None
+
+    def inside(self, tensor, owner) -> bool:
+        """Whether ``tensor`` is made inside the collapsed module ``owner``, so not drawn."""
+        return owner is not None and tensor.grad_fn is not None and \
+            self.owner(tensor.grad_fn) is owner
+
+    def collapses(self, module) -> bool:
+        """``collapse`` holds module classes, instances, or class names (for the CLI)."""
+        return any(module is c or (isinstance(c, type) and isinstance(module, c))
+                   or (isinstance(c, str) and type(module).__name__ == c)
+                   for c in self.collapse)
+
+    def drawn_scope(self, chain) -> tuple:
+        """The clusters a vertex sits in: its module chain, cut before a collapsed module."""
+        if not self.group_modules:
+            return ()
+        for depth, module in enumerate(chain):
+            if self.collapses(module):
+                return tuple(chain[:depth])
+        return tuple(chain)
+
+    # -- vertices and edges ---------------------------------------------------------------------
+
+    def new_vertex(self, prefix, kind, title, lines, scope, grad=None) -> str:
+        vertex_id = f"{prefix}{self.counts[prefix]}"
+        self.counts[prefix] += 1
+        self.vertices[vertex_id] = Vertex(vertex_id, kind, title, lines, scope, grad)
+        return vertex_id
+
+    def add_edge(self, tail, head, kind, grad) -> tuple:
+        key = (tail, head)
+        edge = self.edges.get(key)
+        if edge is None:
+            self.edges[key] = Edge(tail, head, kind, grad)
+        elif grad is not None:
+            edge.grad = grad if edge.grad is None else edge.grad + grad
+        return key
+
+    def op_vertex(self, node, owner) -> str:
+        if owner is not None:
+            if owner not in self.op_vertex_of:
+                vertex_id = self.new_vertex("m", "module", self.modules.labels[owner], [],
+                                            self.drawn_scope(node.scope))
+                self.op_vertex_of[owner] = vertex_id
+                self.collapsed_ops[vertex_id] = 0
+            self.collapsed_ops[self.op_vertex_of[owner]] += 1
+            return self.op_vertex_of[owner]
+        kind = _edge_kind(node)
+        kind = "op" if kind == "data" else kind
+        vertex_id = self.new_vertex("op", kind, node.name, _op_lines(node),
+                                    self.drawn_scope(node.scope))
+        self.op_vertex_of[node] = vertex_id
+        return vertex_id
+
+    def tensor_vertex(self, tensor: Tensor) -> str:
+        key = tensor_key(tensor)
+        if key in self.vertex_of:
+            return self.vertex_of[key]
+        grad = self.flow.tensors.get(key)
+        lines = [f"{_format_shape(tensor.shape)} {tensor.dtype}"]
+        if self.show_data:
+            lines.append(_summarize(tensor.data))
+        if grad is not None:
+            lines.append(f"grad norm {_format_number(float(np.linalg.norm(grad)))}")
+        producer = tensor.grad_fn
+        if producer is not None:
+            title = self.names.get(key, tensor.name or "")
+            vertex_id = self.new_vertex("t", "tensor", title, lines,
+                                        self.drawn_scope(producer.scope), grad)
+            self.vertex_of[key] = vertex_id
+            self.add_edge(self.op_vertex_of[self.owner(producer) or producer], vertex_id,
+                          "result", grad)
+            return vertex_id
+        kind, title, chain = self.modules.describe_leaf(tensor)
+        title = self.names.get(key) or tensor.name or title
+        vertex_id = self.new_vertex("t", kind, title, lines, self.drawn_scope(chain), grad)
+        self.vertex_of[key] = vertex_id
+        return vertex_id
+
+
+def _output_of(node) -> Tensor:
+    return Tensor._make(node._output, True, node)
+
+
+def _edge_kind(node) -> str:
+    if isinstance(node, BROADCASTS):
+        return "broadcast"
+    if isinstance(node, REDUCTIONS):
+        return "reduction"
+    return "data"
+
+
+# ----------------------------------------------------------------------------------------------
+# Names of modules, parameters and buffers, from the root modules found in the nodes' scopes.
+# ----------------------------------------------------------------------------------------------
+
+class _ModuleNames:
+    def __init__(self, nodes):
+        roots = list(dict.fromkeys(node.scope[0] for node in nodes if node.scope))
+        self.labels: dict = {}  # module -> "path: Summary(...)"
+        self.leaves: dict = {}  # parameter or buffer -> (kind, dotted path, module chain)
+        # id of the array owning a parameter's or buffer's memory -> the same description:
+        # a layer may hand an op a reshaped view of a buffer (running_mean as (1, C)).
+        self.storage: dict = {}
+        for root in roots:
+            by_path = dict(_named(root, "named_modules", [("", root)]))
+            for path, module in by_path.items():
+                label = _module_summary(module)
+                self.labels.setdefault(module, f"{path}: {label}" if path else label)
+            for kind, method in (("parameter", "named_parameters"), ("buffer", "named_buffers")):
+                for path, tensor in _named(root, method, []):
+                    if isinstance(tensor, Tensor):
+                        about = (kind, path, _chain(root, by_path, path))
+                        self.leaves.setdefault(tensor, about)
+                        self.storage.setdefault(id(_storage(tensor.data)), about)
+        for node in nodes:  # modules called outside their root's tree still get a label
+            for module in node.scope:
+                self.labels.setdefault(module, _module_summary(module))
+
+    def describe_leaf(self, tensor: Tensor) -> tuple:
+        """(kind, title, module chain) for a leaf tensor; a constant that is a view of a
+        buffer's memory (running_mean reshaped to (1, C)) is named after the buffer."""
+        if tensor in self.leaves:
+            return self.leaves[tensor]
+        if tensor.requires_grad:
+            return "input", "input", ()
+        if id(_storage(tensor.data)) in self.storage:
+            return self.storage[id(_storage(tensor.data))]
+        return "constant", "constant", ()
+
+
+def _storage(array: np.ndarray):
+    """The array that owns ``array``'s memory (itself, unless it is a view)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def _named(module, method, default):
+    named = getattr(module, method, None)
+    return list(named()) if callable(named) else default
+
+
+def _chain(root, by_path, member_path: str) -> tuple:
+    """The modules from ``root`` down to the one holding ``member_path`` ("fc1.weight")."""
+    names = member_path.split(".")[:-1]
+    prefixes = (".".join(names[:depth]) for depth in range(1, len(names) + 1))
+    return (root,) + tuple(by_path[p] for p in prefixes if p in by_path)
+
+
+def _module_summary(module) -> str:
+    """``BatchNorm1d(256)``: the class and its positional settings, without the keyword ones,
+    so cluster labels stay short."""
+    text = repr(module)
+    name = type(module).__name__
+    if "\n" in text or not text.startswith(name + "("):
+        return name
+    inner = text[len(name) + 1:-1]
+    positional = [part for part in _split_top_level(inner) if not re.match(r"\w+=", part)]
+    if positional:
+        return f"{name}({', '.join(positional)})"
+    return text if len(text) <= 60 else name
+
+
+def _split_top_level(text: str) -> list:
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if char == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return [p for p in parts if p]
+
+
+# ----------------------------------------------------------------------------------------------
+# Labels: op attributes and value summaries
+# ----------------------------------------------------------------------------------------------
+
+_ARG_NAMES: dict = {}
+
+
+def _op_lines(node) -> list:
+    """An op's attributes (``axis=(0,)``) and its non-tensor positional arguments (``b=1e-05``,
+    named after ``forward``'s parameters). False and None are left out: they are defaults."""
+    cls = type(node)
+    if cls not in _ARG_NAMES:
+        parameters = list(inspect.signature(cls.forward).parameters.values())[1:]
+        _ARG_NAMES[cls] = [p.name for p in parameters
+                           if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    arg_names = _ARG_NAMES[cls]
+    items = []
+    for index, value in enumerate(node.inputs):
+        if not isinstance(value, Tensor):
+            name = arg_names[index] if index < len(arg_names) else f"arg{index}"
+            items.append((name, value))
+    items += [(k, v) for k, v in node.attrs.items() if v is not None and v is not False]
+    return [f"{name}={_format_value(value)}" for name, value in items]
+
+
+def _format_value(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (float, np.floating)):
+        return _format_number(float(value))
+    if isinstance(value, slice):
+        parts = ["" if v is None else str(v) for v in (value.start, value.stop, value.step)]
+        return ":".join(parts[:2] if value.step is None else parts)
+    if value is Ellipsis:
+        return "..."
+    if isinstance(value, np.ndarray):
+        return f"array{_format_shape(value.shape)}" if value.size > 4 else str(value.tolist())
+    if isinstance(value, np.dtype):
+        return str(value)
+    if isinstance(value, tuple):
+        inner = ", ".join(_format_value(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    text = str(value)
+    return text if len(text) <= 30 else text[:29] + "…"
+
+
+def _format_shape(shape) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _format_number(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _summarize(data: np.ndarray) -> str:
+    """A tensor's values when there are few, else their mean, std and range."""
+    if data.size <= 4:
+        return "[" + ", ".join(_format_number(float(v)) for v in data.ravel()) + "]"
+    values = data.astype(np.float64, copy=False)
+    return (f"mean {_format_number(values.mean())} std {_format_number(values.std())}\n"
+            f"range [{_format_number(values.min())}, {_format_number(values.max())}]")
+
+
+# ----------------------------------------------------------------------------------------------
+# Highlighted routes and the node limit
+# ----------------------------------------------------------------------------------------------
+
+def _mark_routes(picture: Picture, routes, edge_of) -> None:
+    """Mark each route's edges: from its first edge (tensor -> op) onward, until all routes
+    have merged. An edge shared by two routes carries both."""
+    successors: dict = {}
+    for tail, head in picture.edges:
+        successors.setdefault(tail, []).append(head)
+    starts, reached = {}, {}
+    for name, (tensor, node) in routes.items():
+        key = edge_of.get((tensor_key(tensor), node))
+        if key is None:
+            raise ValueError(f"draw_graph: route {name!r} starts at an edge (tensor -> "
+                             f"{getattr(node, 'name', node)}) that is not in the drawn graph")
+        starts[name] = key
+        reached[name] = _reachable(key[1], successors)
+    merged = set.intersection(*reached.values())
+    for name, key in starts.items():
+        picture.edges[key].routes.append(name)
+        for (tail, head), edge in picture.edges.items():
+            if tail in reached[name] and tail not in merged and head in reached[name]:
+                edge.routes.append(name)
+    picture.routes = list(routes)
+
+
+def _reachable(start, successors) -> set:
+    seen, stack = {start}, [start]
+    while stack:
+        for nxt in successors.get(stack.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def _elide(picture: Picture, max_nodes: int) -> None:
+    """Keep the ``max_nodes - 1`` vertices nearest the root (breadth first, against the data
+    flow, the way the gradient travels); one note vertex stands for the rest."""
+    predecessors: dict = {}
+    for tail, head in picture.edges:
+        predecessors.setdefault(head, []).append(tail)
+    keep, queue = {picture.root: None}, [picture.root]
+    limit = max(max_nodes - 1, 1)
+    for vertex_id in queue:
+        for tail in predecessors.get(vertex_id, ()):
+            if len(keep) < limit and tail not in keep:
+                keep[tail] = None
+                queue.append(tail)
+    dropped = [v for v in picture.vertices.values() if v.id not in keep]
+    picture.elided = {}
+    for vertex in dropped:
+        group = "tensors" if vertex.kind in _TENSOR_KINDS else "ops"
+        picture.elided[group] = picture.elided.get(group, 0) + 1
+    counts = ", ".join(f"{n} {group}" for group, n in sorted(picture.elided.items()))
+    note = Vertex("elided", "elided", f"{len(dropped)} more nodes not drawn",
+                  [f"({counts}; max_nodes={max_nodes})"])
+    picture.vertices = {k: v for k, v in picture.vertices.items() if k in keep}
+    picture.vertices["elided"] = note
+    edges = {}
+    for (tail, head), edge in picture.edges.items():
+        if head not in keep:
+            continue
+        if tail not in keep:  # into what is drawn from what is not: one edge from the note
+            tail = "elided"
+            edge = Edge("elided", head, "elided")
+        edges.setdefault((tail, head), edge)
+    picture.edges = edges
+
+
+_TENSOR_KINDS = ("input", "parameter", "buffer", "constant", "tensor", "output")
