@@ -282,8 +282,9 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_
 
 
 def grad(output: Tensor, inputs, grad_output=None, *, create_graph: bool = False) -> tuple:
-    """d(output)/d(inputs) for leaf tensors ``inputs``, returned rather than accumulated into
-    ``.grad`` (like ``torch.autograd.grad``). An input the output does not depend on gets None."""
+    """d(output)/d(inputs), returned rather than accumulated into ``.grad`` (like
+    ``torch.autograd.grad``). ``inputs`` may be leaves or intermediate tensors of the graph; one
+    the output does not depend on gets None."""
     inputs = tuple(inputs)
     if grad_output is None:
         if output.data.size != 1:
@@ -293,8 +294,17 @@ def grad(output: Tensor, inputs, grad_output=None, *, create_graph: bool = False
         raise RuntimeError("grad: the output does not require grad (no input of it does)")
     if output.grad_fn is None:
         return tuple(grad_output if t is output else None for t in inputs)
-    leaf_grads = backpropagate(output, grad_output, create_graph=create_graph)
-    return tuple(leaf_grads.get(t) for t in inputs)
+    wanted = {id(t): None for t in inputs if t.grad_fn is not None}
+
+    def collect(node, index, tensor, edge_grad):  # an intermediate's gradient: all edges into it
+        if id(tensor) in wanted:
+            so_far = wanted[id(tensor)]
+            wanted[id(tensor)] = edge_grad if so_far is None else so_far + edge_grad
+
+    leaf_grads = backpropagate(output, grad_output, create_graph=create_graph,
+                               on_edge=collect if wanted else None)
+    return tuple(grad_output if t is output else
+                 wanted[id(t)] if t.grad_fn is not None else leaf_grads.get(t) for t in inputs)
 
 
 def _conform_gradient(node, index, tensor, grad):

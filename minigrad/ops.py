@@ -98,7 +98,13 @@ class Pow(Function):
     def backward(ctx, grad):
         base, exponent, out = ctx.saved_tensors
         need_base, need_exponent = ctx.needs_input_grad
-        grad_base = grad * exponent * base ** (exponent - 1) if need_base else None
+        grad_base = None
+        if need_base and not isinstance(exponent, Tensor) and exponent == 0:
+            grad_base = grad * 0.0  # x**0 is constant, even at x = 0 (where 0 * 0**-1 is nan)
+        elif need_base:
+            grad_base = grad * exponent * base ** (exponent - 1)
+            if isinstance(exponent, Tensor):
+                grad_base = where(exponent.data != 0, grad_base, 0.0)
         grad_exponent = grad * out * base.log() if need_exponent else None
         return grad_base, grad_exponent
 
@@ -435,17 +441,18 @@ def _swap_last(x: Tensor) -> Tensor:
 # ----------------------------------------------------------------------------------------------
 
 def _operand(value, like):
-    """Turn a non-Tensor operand into something an op takes, without changing the dtype.
+    """Make ``value`` an operand for an op with ``like``, without changing ``like``'s dtype.
 
-    Python and NumPy scalars stay Python numbers (NumPy keeps the array's dtype for those);
-    arrays become constant tensors cast to the other operand's float dtype."""
-    if isinstance(value, Tensor):
-        return value
+    Python and NumPy scalars become Python numbers (NumPy keeps an array's dtype for those).
+    Constants -- arrays, lists, integer tensors -- take ``like``'s float dtype, as in PyTorch:
+    a float32 tensor times an int64 tensor is float32, not NumPy's float64."""
     if isinstance(value, np.generic):  # before Number: np.float64 is a float subclass
         return value.item()
     if isinstance(value, numbers.Number):
         return value
-    array = np.asarray(value)
+    if isinstance(value, Tensor) and (value.requires_grad or value.dtype.kind not in "iu"):
+        return value
+    array = np.asarray(value.data if isinstance(value, Tensor) else value)
     if array.dtype == object:
         raise TypeError(f"cannot combine a tensor with {type(value).__name__}")
     if isinstance(like, Tensor) and like.dtype.kind == "f" and array.dtype.kind in "iuf":
@@ -480,8 +487,11 @@ def binary(op, a, b) -> Tensor:
         a = _operand(a, b)
     elif not isinstance(b, Tensor):
         b = _operand(b, a)
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.shape != b.data.shape:
-        a, b = _broadcast_operands(op.__name__.lower(), a, b)
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        if a.data.dtype is not b.data.dtype:
+            a, b = _operand(a, b), _operand(b, a)
+        if a.data.shape != b.data.shape:
+            a, b = _broadcast_operands(op.__name__.lower(), a, b)
     return op.apply(a, b)
 
 
@@ -600,9 +610,17 @@ def getitem(x: Tensor, index) -> Tensor:
     return GetItem.apply(x, index=index)
 
 
+def _join_operands(tensors) -> list:
+    """Tensors to join, with constants (arrays, lists) in the first float tensor's dtype."""
+    like = next((t for t in tensors if isinstance(t, Tensor) and t.dtype.kind == "f"), None)
+    return [t if isinstance(t, Tensor) and t.dtype.kind == "f" else
+            Tensor(_operand(np.asarray(t.data if isinstance(t, Tensor) else t), like))
+            for t in tensors]
+
+
 def concatenate(tensors, axis: int = 0) -> Tensor:
     """Join tensors along an existing axis (like ``np.concatenate``)."""
-    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    tensors = _join_operands(tensors)
     if not tensors:
         raise ValueError("concatenate: need at least one tensor")
     ndim = tensors[0].ndim
@@ -617,7 +635,7 @@ def concatenate(tensors, axis: int = 0) -> Tensor:
 
 def stack(tensors, axis: int = 0) -> Tensor:
     """Join same-shape tensors along a new axis (like ``np.stack``)."""
-    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    tensors = _join_operands(tensors)
     if not tensors:
         raise ValueError("stack: need at least one tensor")
     if any(t.shape != tensors[0].shape for t in tensors):

@@ -446,3 +446,31 @@ def test_var_is_stable_far_from_zero(dtype, offset, noise):
     # The mean itself is only known to about one ulp of the offset.
     np.testing.assert_allclose(x.grad.data, 2 * (centered - centered.mean()) / 1000,
                                rtol=1e-3, atol=2 * np.spacing(dtype(offset)) / 1000)
+
+
+def test_grad_of_an_intermediate_tensor():
+    """mg.grad also answers for tensors inside the graph, summing every edge into them."""
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    z = y * 3 + y
+    grad_y, grad_x = mg.grad(z.sum(), [y, x])
+    np.testing.assert_array_equal(grad_y.data, [4.0, 4.0])
+    np.testing.assert_array_equal(grad_x.data, [8.0, 8.0])
+
+
+def test_power_zero_has_zero_slope_even_at_zero():
+    z = mg.tensor([0.0, 1.0], requires_grad=True)
+    (z ** 0).sum().backward()
+    np.testing.assert_array_equal(z.grad.data, [0.0, 0.0])
+    z.grad = None
+    (z ** mg.tensor([0.0, 2.0])).sum().backward()
+    np.testing.assert_array_equal(z.grad.data, [0.0, 2.0])
+
+
+def test_integer_constants_take_the_float_dtype():
+    """As in PyTorch: float32 combined with integer tensors or float64 constants stays float32."""
+    x = mg.tensor(np.float32([1, 2, 3]), requires_grad=True)
+    assert (x * mg.Tensor([1, 2, 3])).dtype == np.float32
+    assert mg.concatenate([x, [1.0]]).dtype == np.float32
+    assert mg.stack([x, np.ones(3)]).dtype == np.float32
+    assert (mg.Tensor([1, 2]) * mg.Tensor([3, 4])).dtype == np.int64
