@@ -5,13 +5,16 @@ checked against its closed form, and the invariants dL/dx satisfies per channel.
 """
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 import minigrad as mg
+from .autograd import topological_order
 from .viz import draw_graph, save_graph
 from .viz.batchnorm_paths import (PATH_TITLES, PATHS, autograd_paths, batchnorm_invariants,
                                   batchnorm_paths)
@@ -26,7 +29,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("what", metavar="GRAPH",
                         help="batchnorm, layernorm, mlp, or path/to/script.py:function (called "
                              "with no arguments, it returns the tensor to draw)")
-    parser.add_argument("-o", "--output", type=Path, default=None,
+    parser.add_argument("-o", "--output", type=_output_path, default=None,
                         help="file to write: .svg, .png or .pdf; the .dot source is always "
                              "written next to it (default: out/GRAPH.svg)")
     parser.add_argument("--collapse", nargs="+", default=(), metavar="CLASS",
@@ -36,9 +39,22 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-grad", action="store_true", help="do not show gradients")
     parser.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB",
                         help="layout direction (default: TB, top to bottom)")
-    parser.add_argument("--max-nodes", type=int, default=300,
+    parser.add_argument("--max-nodes", type=_node_limit, default=300,
                         help="draw at most this many nodes (default: 300)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the example's data")
+
+
+def _output_path(text: str) -> Path:
+    if Path(text).suffix.lower() not in (".svg", ".png", ".pdf", ".dot"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the file name must end in .svg, .png, "
+                                         f".pdf or .dot")
+    return Path(text)
+
+
+def _node_limit(text: str) -> int:
+    if not text.isdigit() or int(text) < 2:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 2, got {text!r}")
+    return int(text)
 
 
 def run(args) -> int:
@@ -73,9 +89,17 @@ def _upstream_loss(y, rng):
     return loss, r
 
 
-def batchnorm_example(seed: int = 0, batch: int = 8, channels: int = 4):
+class BatchNormExample(NamedTuple):
+    loss: mg.Tensor
+    x: mg.Tensor
+    y: mg.Tensor
+    grad_y: np.ndarray  # dL/dy
+    layer: object
+
+
+def batchnorm_example(seed: int = 0, batch: int = 8, channels: int = 4) -> BatchNormExample:
     """One composed BatchNorm1d layer in training mode, on a small float64 batch, with random
-    weight and bias. Returns (loss, x, r, layer)."""
+    weight and bias."""
     from . import nn
     rng = np.random.default_rng(seed)
     layer = nn.BatchNorm1d(channels)
@@ -83,8 +107,9 @@ def batchnorm_example(seed: int = 0, batch: int = 8, channels: int = 4):
     layer.bias.data[...] = rng.standard_normal(channels) * 0.1
     x = mg.tensor(rng.standard_normal((batch, channels)) * 2 + 1, requires_grad=True)
     x.name = "x"
-    loss, r = _upstream_loss(layer(x), rng)
-    return loss, x, r, layer
+    y = layer(x)
+    loss, r = _upstream_loss(y, rng)
+    return BatchNormExample(loss, x, y, r.data, layer)
 
 
 def layernorm_example(seed: int = 0):
@@ -151,14 +176,24 @@ def load_entry(entry: str):
 def batchnorm_figure(seed: int = 0, **options):
     """Draw the composed BatchNorm with its three paths highlighted and print the check.
     Returns (graph, whether every check passed)."""
-    loss, x, r, layer = batchnorm_example(seed)
+    loss, x, y, grad_y, layer = batchnorm_example(seed)
     parts, nodes = autograd_paths(loss, x)
     routes = {PATH_TITLES[path]: (x, nodes[path]) for path in PATHS}
-    graph = draw_graph(loss, routes=routes, title="BatchNorm composed from mean, var, sqrt: "
-                       "the three paths from the loss to x", **options)
+    centered = nodes["direct"]
+    names = {"batch mean": nodes["through_mean"], "batch var": nodes["through_variance"],
+             "x - mean": centered, "x_hat": _consumer(loss, centered),
+             "y": y}
+    graph = draw_graph(loss, routes=routes, names=names, title="BatchNorm composed from mean, "
+                       "var, sqrt: the three paths from the loss to x", **options)
     loss.backward()
-    ok = print_batchnorm_check(parts, x, r.data, layer)
+    ok = print_batchnorm_check(parts, x, grad_y, layer)
     return graph, ok
+
+
+def _consumer(root, node):
+    """The first op (in backward order) of ``root``'s graph that uses ``node``'s output."""
+    return next(user for user in topological_order(root.grad_fn)
+                if any(getattr(t, "grad_fn", None) is node for t in user.inputs))
 
 
 def print_batchnorm_check(parts, x, grad_y, layer, out=None) -> bool:

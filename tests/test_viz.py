@@ -97,12 +97,16 @@ def test_op_attributes_and_constants_are_shown():
     assert "b=1e-05" in source and "exponent=0.5" in source
 
 
-def test_names_label_leaves_and_intermediates():
+def test_names_label_leaves_intermediates_op_outputs_and_the_root():
     x = mg.tensor(np.ones((2, 3)), requires_grad=True)
     x.name = "x"
-    centered = x - x.mean(axis=0)
-    source = draw_graph((centered * centered).sum(), names={"x - mean": centered}).source
-    assert "<b>x</b>" in source and "<b>x - mean</b>" in source
+    mean = x.mean(axis=0)
+    centered = x - mean
+    loss = (centered * centered).sum()
+    loss.name = "loss"
+    source = draw_graph(loss, names={"x - mean": centered, "mean": mean.grad_fn}).source
+    for name in ("x", "x - mean", "mean", "loss"):
+        assert f"<b>{name}</b>" in source
 
 
 # ----------------------------------------------------------------------------------------------
@@ -480,6 +484,12 @@ def test_graph_command_draws_examples_and_a_users_script(tmp_path, capsys):
         main(["graph", f"{script}:missing", "-o", str(tmp_path / "x.dot")])
     with pytest.raises(SystemExit, match="neither batchnorm"):
         main(["graph", "resnet", "-o", str(tmp_path / "x.dot")])
+    capsys.readouterr()
+    for bad, message in ((["-o", "graph.jpg"], "must end in .svg, .png, .pdf or .dot"),
+                         (["--max-nodes", "1"], "at least 2")):
+        with pytest.raises(SystemExit):
+            main(["graph", "mlp"] + bad)
+        assert message in capsys.readouterr().err
 
 
 def test_graph_command_without_dot_writes_the_dot_file_and_says_how_to_install(

@@ -86,8 +86,8 @@ def draw_graph(root, *, show_grad: bool = True, show_data: bool = False, rankdir
       ``collapse=(nn.BatchNorm1d,)``.
     - ``max_nodes``: draw at most this many nodes, those nearest ``root``; one note says what
       was left out. None draws everything.
-    - ``names``: ``{name: tensor}`` labels for tensors (intermediates too); a tensor's own
-      ``.name`` is used otherwise.
+    - ``names``: ``{name: tensor}`` labels for tensors (intermediates too; an op node stands
+      for its output); otherwise a leaf's or the root's own ``.name`` is used.
     - ``routes``: ``{name: (tensor, op)}`` colours the routes that leave ``tensor`` through
       the edge into ``op`` (a ``grad_fn`` node), up to where they merge.
     - ``rankdir``: "TB" (top to bottom), "LR", "BT" or "RL".

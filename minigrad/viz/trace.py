@@ -146,7 +146,11 @@ class _Builder:
         self.root, self.flow, self.show_data = root, flow, show_data
         self.group_modules = group_modules
         self.collapse = tuple(collapse)
-        self.names = {tensor_key(t): name for name, t in (names or {}).items()}
+        # A name may be given for a tensor or for the op node whose output it is.
+        self.names = {tensor_key(t) if isinstance(t, Tensor) else t: name
+                      for name, t in (names or {}).items()}
+        if root.name:  # the root Tensor is at hand; other intermediates are known by node only
+            self.names.setdefault(tensor_key(root), root.name)
         self.nodes = topological_order(root.grad_fn)[::-1] if root.grad_fn is not None else []
         self.modules = _ModuleNames(self.nodes)
         self.vertices: dict = {}
