@@ -82,8 +82,8 @@ def function_case(fn, *inputs, label: str = "", second_order: bool = True) -> Ca
 
 
 def module_case(model, x, *rest, loss_fn=None, label: str = "") -> Case:
-    """Every parameter of ``model`` and its input ``x``, through ``loss_fn`` (or every output)."""
-    x.requires_grad_(True)
+    """Every parameter of ``model`` and its input ``x`` (a leaf that requires grad), through
+    ``loss_fn`` (or every output)."""
     return Case(label, f"input {x.shape}",
                 lambda fast_mode: (gradcheck_module(model, loss_fn, x, *rest, fast_mode=fast_mode,
                                                     raise_exception=False), None))

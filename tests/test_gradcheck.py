@@ -373,6 +373,11 @@ def test_a_function_returning_a_non_tensor_is_a_clear_error(fn, returned):
         mg.gradcheck(fn, [leaf(X)])
 
 
+def test_a_function_without_floating_outputs_is_a_clear_error():
+    with pytest.raises(TypeError, match=r"returned no floating-point tensor \(dtypes \['bool'\]\)"):
+        mg.gradcheck(lambda x: x > 0, [leaf(X)])
+
+
 def test_inputs_none_of_which_requires_grad_are_a_clear_error():
     for check in (mg.gradcheck, mg.gradgradcheck):
         with pytest.raises(ValueError, match=r"none of the inputs requires grad.*a Tensor of shape "
@@ -436,20 +441,9 @@ def batch_norm_mlp(fused=False):
 BATCH = (mg.tensor(RNG.standard_normal((16, 5))), RNG.integers(0, 3, 16))
 
 
-class Doubled(mg.Function):
-    """2x with a backward that forgets the 2."""
-    @staticmethod
-    def forward(ctx, x):
-        return 2 * x
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad
-
-
 class DoubleLayer(nn.Module):
     def forward(self, x):
-        return Doubled.apply(x)
+        return ScaleByTwo.apply(x)
 
 
 class CountingLayer(nn.Module):
@@ -529,7 +523,7 @@ def test_module_check_names_the_layer_holding_the_wrong_op():
     assert {c.input for c in result.failures} == {"0.weight", "1.weight", "1.bias"}
     # the gradient of 3.weight does not pass through the wrong op: it is right
     assert [c.ok for c in result.comparisons if c.input.startswith("3.")] == [True, True]
-    assert result.culprit.op == "Doubled"
+    assert result.culprit.op == "ScaleByTwo"
     assert "inside 2 (DoubleLayer)" in result.culprit.where
 
 

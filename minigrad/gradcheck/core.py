@@ -58,6 +58,10 @@ def run_check(fn, inputs, checked, *, eps, atol, rtol, fast_mode, order=1, input
     rng = np.random.default_rng(SEED)
     weights = [rng.standard_normal(out.shape) if out.dtype.kind == "f" else None
                for out in outputs]
+    if not _differentiable(weights):
+        raise TypeError(f"gradcheck: {getattr(fn, '__name__', fn)} returned no floating-point "
+                        f"tensor (dtypes {[str(out.dtype) for out in outputs]}): there is no "
+                        f"gradient to check")
     projection = Projection(fn, inputs, weights)
     _require_deterministic(project(outputs, weights), projection.values(), fn)
     analytic = [_analytic_gradients(out, w, [inputs[i] for i in checked])
