@@ -40,10 +40,11 @@ def _check_dtypes(op_name: str, x: Tensor, **tensors) -> None:
                             f"one of them (module.to(np.{x.dtype}) or x.astype(np.{t.dtype}))")
 
 
-def _check_shapes(op_name: str, expected: tuple, what: str, **tensors) -> None:
+def _check_shapes(op_name: str, x: Tensor, expected: tuple, **tensors) -> None:
     for name, t in tensors.items():
         if t is not None and t.shape != expected:
-            raise ValueError(f"{op_name}: {name} has shape {t.shape}, expected {expected} {what}")
+            raise ValueError(f"{op_name}: {name} has shape {t.shape}, expected {expected} for "
+                             f"an input of shape {x.shape}")
 
 
 def _reduce(losses: Tensor, reduction: str, op_name: str) -> Tensor:
@@ -79,7 +80,7 @@ def linear(x, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ValueError(f"linear: the input's last dim must equal weight's second dim "
                          f"(in_features), got input shape {x.shape} and weight shape "
                          f"{weight.shape}")
-    _check_shapes("linear", (weight.shape[0],), "(out_features,)", bias=bias)
+    _check_shapes("linear", x, (weight.shape[0],), bias=bias)
     _check_dtypes("linear", x, weight=weight, bias=bias)
     out = x @ weight.T
     return out if bias is None else out + bias
@@ -247,7 +248,7 @@ def conv2d(x, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -
     if min(stride) < 1 or min(padding) < 0:
         raise ValueError(f"conv2d: stride must be >= 1 and padding >= 0, got stride {stride} "
                          f"and padding {padding}")
-    _check_shapes("conv2d", weight.shape[:1], "(out_channels,)", bias=bias)
+    _check_shapes("conv2d", x, weight.shape[:1], bias=bias)
     _check_dtypes("conv2d", x, weight=weight, bias=bias)
     n, _, h, w = x.shape
     out_channels, _, kh, kw = weight.shape
@@ -299,8 +300,9 @@ def _channel_axes(ndim: int) -> tuple:
 
 
 def _channel_shape(x) -> tuple:
-    """The shape (1, C, 1, ...) in which per-channel values broadcast against ``x``."""
-    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    """The shape (C, 1, ...) in which per-channel values broadcast against ``x`` (N, C, ...):
+    just (C,) for an (N, C) input, so there the parameters need no Reshape node."""
+    return (x.shape[1],) + (1,) * (x.ndim - 2)
 
 
 def _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps):
@@ -313,8 +315,7 @@ def _check_batch_norm(x, running_mean, running_var, weight, bias, training, mome
         raise TypeError(f"batch_norm: expected a floating-point input, got {x.dtype}")
     channels = x.shape[1]
     tensors = dict(running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
-    _check_shapes("batch_norm", (channels,), f"for an input with {channels} channels on axis 1 "
-                  f"(shape {x.shape})", **tensors)
+    _check_shapes("batch_norm", x, (channels,), **tensors)
     _check_dtypes("batch_norm", x, **tensors)
     if (running_mean is None) != (running_var is None):
         raise ValueError("batch_norm: pass both running_mean and running_var, or neither")
@@ -370,9 +371,10 @@ def batch_norm(x, running_mean: Tensor | None, running_var: Tensor | None,
 
 
 def _channel_sum(a, b=None):
-    """Sum of ``a`` (or of ``a * b``) over every axis but axis 1, keeping dims. On Tensors it is
-    a differentiable graph; on NumPy arrays one einsum, which allocates no temporary the size
-    of ``a`` (at large sizes a fresh array costs more than the arithmetic)."""
+    """Sum of ``a`` (or of ``a * b``) over every axis but axis 1, in a shape that broadcasts
+    against ``a``. On Tensors it is a differentiable graph; on NumPy arrays one einsum, which
+    allocates no temporary the size of ``a`` (at large sizes a fresh array costs more than the
+    arithmetic)."""
     if isinstance(a, Tensor):
         return (a if b is None else a * b).sum(axis=_channel_axes(a.ndim), keepdims=True)
     axes = list(range(a.ndim))
@@ -466,7 +468,7 @@ def layer_norm(x, normalized_shape, weight: Tensor | None = None, bias: Tensor |
     if k == 0 or x.ndim < k or x.shape[x.ndim - k:] != normalized_shape:
         raise ValueError(f"layer_norm: expected an input whose last {k} dims are "
                          f"{normalized_shape}, got shape {x.shape}")
-    _check_shapes("layer_norm", normalized_shape, "(normalized_shape)", weight=weight, bias=bias)
+    _check_shapes("layer_norm", x, normalized_shape, weight=weight, bias=bias)
     _check_dtypes("layer_norm", x, weight=weight, bias=bias)
     mean, var = _moments(x, tuple(range(x.ndim - k, x.ndim)))
     return _affine(_normalize(x, mean, var, eps), weight, bias, normalized_shape)
@@ -481,8 +483,7 @@ def group_norm(x, num_groups: int, weight: Tensor | None = None, bias: Tensor | 
     if x.ndim < 2 or num_groups < 1 or x.shape[1] % num_groups:
         raise ValueError(f"group_norm: expected an input (N, C, ...) with C divisible by "
                          f"num_groups={num_groups}, got shape {x.shape}")
-    _check_shapes("group_norm", (x.shape[1],), f"for {x.shape[1]} channels", weight=weight,
-                  bias=bias)
+    _check_shapes("group_norm", x, (x.shape[1],), weight=weight, bias=bias)
     _check_dtypes("group_norm", x, weight=weight, bias=bias)
     groups = x.reshape(x.shape[0], num_groups, -1)
     mean, var = _moments(groups, (2,))
