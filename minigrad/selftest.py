@@ -155,6 +155,9 @@ OP_CASES = {
     F.Col2Im: lambda op: [function_case(
         lambda cols: op.apply(cols, image_shape=(2, 3, 5, 5), **CONV), signed(18, 27))],
     F.FusedBatchNorm: _fused_batch_norm,
+    F.LogSoftmax: lambda op: [function_case(lambda x, axis=axis: op.apply(x, axis=axis),
+                                            signed(3, 4), label=f"axis={axis}")
+                              for axis in (0, 1)],
 }
 
 

@@ -68,25 +68,30 @@ def run_check(fn, inputs, checked, *, eps, atol, rtol, fast_mode, order=1, input
                 for out, w in zip(outputs, weights)]
     input_names = input_names or [f"input {i}" for i in range(len(inputs))]
     output_names = output_names or [f"output {k}" for k in range(len(outputs))]
-    labels = dict(atol=atol, rtol=rtol, rng=rng)
     per_input = []
     for j, i in enumerate(checked):
-        if fast_mode:
-            direction = rng.standard_normal(inputs[i].shape)
-            direction /= max(float(np.linalg.norm(direction)), 1e-300)
-            numeric = projection.along(i, direction, eps)
-            per_input.append([compare_directional(
-                analytic[k][j], lambda w, i=i, k=k: projection.along(i, w, eps)[k], direction,
-                numeric[k], output=output_names[k], input=input_names[i], **labels)
-                for k in _differentiable(weights)])
-        else:
-            numeric = projection.partials(i, eps)
-            per_input.append([compare_elementwise(
-                analytic[k][j], numeric[k], output=output_names[k], input=input_names[i],
-                **labels) for k in _differentiable(weights)])
+        labelled = [(output_names[k], analytic[k][j], k) for k in _differentiable(weights)]
+        compare = _compare_along_direction if fast_mode else _compare_every_element
+        per_input.append(compare(projection, i, input_names[i], labelled, eps=eps, atol=atol,
+                                 rtol=rtol, rng=rng))
     # Report output by output, as the user reads fn's results.
     result.comparisons = [c for by_output in zip(*per_input) for c in by_output]
     return result
+
+
+def _compare_every_element(projection, index, name, labelled, *, eps, **tolerance) -> list:
+    numeric = projection.partials(index, eps)
+    return [compare_elementwise(analytic, numeric[k], output=output, input=name, **tolerance)
+            for output, analytic, k in labelled]
+
+
+def _compare_along_direction(projection, index, name, labelled, *, eps, **tolerance) -> list:
+    direction = tolerance["rng"].standard_normal(projection.inputs[index].shape)
+    direction /= max(float(np.linalg.norm(direction)), 1e-300)
+    numeric = projection.along(index, direction, eps)
+    return [compare_directional(analytic, lambda w, k=k: projection.along(index, w, eps)[k],
+                                direction, numeric[k], output=output, input=name, **tolerance)
+            for output, analytic, k in labelled]
 
 
 def first_derivatives(fn, inputs, checked):
