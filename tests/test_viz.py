@@ -500,3 +500,27 @@ def test_graph_command_without_dot_writes_the_dot_file_and_says_how_to_install(
     captured = capsys.readouterr()
     assert (tmp_path / "ln.dot").exists() and not (tmp_path / "ln.svg").exists()
     assert "install Graphviz" in captured.err
+
+
+@pytest.mark.parametrize("layer_name, shape", [("BatchNorm1d", (6, 3)), ("BatchNorm1d", (4, 3, 5)),
+                                                ("BatchNorm2d", (3, 2, 4, 4))])
+def test_three_paths_of_the_library_batchnorm_sum_to_its_fused_gradient(layer_name, shape):
+    from minigrad import nn
+    rng = np.random.default_rng(7)
+    data, grad_y = rng.standard_normal(shape) * 2 - 1, rng.standard_normal(shape)
+    weight, bias = rng.uniform(0.5, 1.5, shape[1]), rng.standard_normal(shape[1])
+    grads = {}
+    for fused in (False, True):
+        layer = getattr(nn, layer_name)(shape[1], fused=fused)
+        layer.weight.data[...], layer.bias.data[...] = weight, bias
+        x = mg.tensor(data, requires_grad=True)
+        loss = (layer(x) * mg.tensor(grad_y)).sum()
+        if not fused:
+            parts, _ = autograd_paths(loss, x)
+        loss.backward()
+        grads[fused] = x.grad.data
+    closed = batchnorm_paths(data, grad_y, weight, layer.eps)
+    for path in PATHS:
+        np.testing.assert_allclose(getattr(parts, path), getattr(closed, path), atol=1e-12)
+    np.testing.assert_allclose(parts.total, grads[False], atol=1e-12)
+    np.testing.assert_allclose(parts.total, grads[True], atol=1e-12)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import graphviz
 
-from .trace import Picture, trace
+from .trace import Picture, grad_norm, trace
 
 __all__ = ["draw_graph", "save_graph", "GRAPHVIZ_INSTALL_HINT"]
 
@@ -205,7 +205,7 @@ class _GradScale:
     ``_MAX_DECADES``)."""
 
     def __init__(self, picture: Picture):
-        logs = [math.log10(n) for n in (_norm(e.grad) for e in picture.edges.values())
+        logs = [math.log10(n) for n in (grad_norm(e.grad) for e in picture.edges.values())
                 if n is not None and n > 0]
         self.empty = not logs
         if self.empty:
@@ -226,13 +226,9 @@ class _GradScale:
         return 10 ** (self.low + position * (self.high - self.low))
 
 
-def _norm(grad):
-    return None if grad is None else float((grad.astype(float, copy=False) ** 2).sum() ** 0.5)
-
-
 def _edge_attrs(edge, scale: _GradScale, route_names) -> dict:
     attrs = {"style": _EDGE_STYLES[edge.kind], "color": _NO_GRAD_COLOR, "penwidth": "0.8"}
-    norm = _norm(edge.grad) if edge.kind != "elided" else None
+    norm = grad_norm(edge.grad) if edge.kind != "elided" else None
     if norm == 0:
         attrs.update(label=" 0", fontcolor="#777777")
     elif norm is not None:

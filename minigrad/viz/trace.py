@@ -16,10 +16,11 @@ from .. import ops
 from ..autograd import backpropagate, topological_order
 from ..tensor import Tensor
 
-__all__ = ["GradientFlow", "gradient_flow", "outgoing_gradients", "Picture", "Vertex", "Edge",
-           "trace"]
+__all__ = ["GradientFlow", "gradient_flow", "outgoing_gradients", "grad_norm", "Picture", "Vertex",
+           "Edge", "trace"]
 
 REDUCTIONS = (ops.Sum, ops.Mean, ops.Var, ops.Max)
+TENSOR_KINDS = ("input", "parameter", "buffer", "constant", "tensor", "output")
 BROADCASTS = (ops.BroadcastTo,)
 
 
@@ -37,6 +38,11 @@ class GradientFlow:
     """
     edges: dict = field(default_factory=dict)
     tensors: dict = field(default_factory=dict)
+
+
+def grad_norm(grad: np.ndarray | None) -> float | None:
+    """The Euclidean norm of a gradient, in float64 whatever its dtype."""
+    return None if grad is None else float(np.linalg.norm(grad.astype(np.float64, copy=False)))
 
 
 def tensor_key(tensor: Tensor):
@@ -119,7 +125,7 @@ class Picture:
     root: str  # id of the root tensor's vertex
     module_labels: dict  # module -> cluster label, e.g. "bn1: BatchNorm1d(4)"
     routes: list = field(default_factory=list)  # names of highlighted routes, in order
-    elided: dict = field(default_factory=dict)  # kind -> how many vertices max_nodes dropped
+    elided: dict = field(default_factory=dict)  # "ops"/"tensors" -> how many max_nodes dropped
 
 
 def trace(root: Tensor, *, show_grad=True, show_data=False, group_modules=True, collapse=(),
@@ -252,7 +258,7 @@ class _Builder:
         if self.show_data:
             lines.append(_summarize(tensor.data))
         if grad is not None:
-            lines.append(f"grad norm {_format_number(float(np.linalg.norm(grad)))}")
+            lines.append(f"grad norm {_format_number(grad_norm(grad))}")
         producer = tensor.grad_fn
         if producer is not None:
             title = self.names.get(key, tensor.name or "")
@@ -481,7 +487,7 @@ def _elide(picture: Picture, max_nodes: int) -> None:
     dropped = [v for v in picture.vertices.values() if v.id not in keep]
     picture.elided = {}
     for vertex in dropped:
-        group = "tensors" if vertex.kind in _TENSOR_KINDS else "ops"
+        group = "tensors" if vertex.kind in TENSOR_KINDS else "ops"
         picture.elided[group] = picture.elided.get(group, 0) + 1
     counts = ", ".join(f"{n} {group}" for group, n in sorted(picture.elided.items()))
     note = Vertex("elided", "elided", f"{len(dropped)} more nodes not drawn",
@@ -498,5 +504,3 @@ def _elide(picture: Picture, max_nodes: int) -> None:
         edges.setdefault((tail, head), edge)
     picture.edges = edges
 
-
-_TENSOR_KINDS = ("input", "parameter", "buffer", "constant", "tensor", "output")
