@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn
-from minigrad.gradcheck import GradcheckWarning, locate_bad_gradient
+from minigrad.gradcheck import KINKS, GradcheckWarning, locate_bad_gradient
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((4, 4))
@@ -170,6 +171,29 @@ def test_fast_mode_bisection_finds_the_single_wrong_element(fast_mode):
     assert result.failures[0].worst[0].index == OneWrongElement.BAD
     if not fast_mode:
         assert result.failures[0].failing == 1
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_bisection_finds_any_single_wrong_element(data):
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=6), label="shape")
+    bad = data.draw(st.tuples(*[st.integers(0, n - 1) for n in shape]), label="bad element")
+    factor = data.draw(st.sampled_from([0.0, -1.0, 1.5, 10.0]), label="factor there")
+
+    class WrongAtOneElement(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return np.sin(x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            mask = np.ones(shape)
+            mask[bad] = factor
+            return grad * mg.Tensor(np.cos(ctx.inputs[0].data) * mask)
+
+    x = leaf(np.random.default_rng(len(shape)).uniform(0.2, 1.2, shape))
+    result = mg.check_gradients(WrongAtOneElement.apply, [x], fast_mode=True)
+    assert [e.index for e in result.failures[0].worst] == [bad]
 
 
 @pytest.mark.parametrize("fast_mode", [False, True], ids=["full", "fast"])
@@ -361,6 +385,25 @@ def test_inputs_on_a_kink_are_warned_about(fn, kink):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert mg.gradcheck(fn, [away])
+
+
+class Clip(mg.Function):
+    """x clipped to [-1, 1]: kinks at -1 and 1."""
+    @staticmethod
+    def forward(ctx, x):
+        return np.clip(x, -1.0, 1.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.inputs
+        return grad * mg.Tensor((np.abs(x.data) < 1).astype(x.dtype))
+
+
+def test_a_custom_op_can_register_its_kinks(monkeypatch):
+    monkeypatch.setitem(KINKS, Clip, lambda x, **attrs: np.abs(np.abs(x) - 1))
+    with pytest.warns(GradcheckWarning, match=r"Clip: 1 of 3 values sit within 1e-05 of its "
+                                              r"kink \(first at index \(2,\)\)"):
+        mg.check_gradients(Clip.apply, [leaf(np.array([0.5, -2.0, 1.0]))])
 
 
 # -- misuse ----------------------------------------------------------------------------------------
