@@ -3,6 +3,8 @@ hand here: training and eval outputs, input/weight/bias gradients, running stati
 several steps for momentum=0.1 and momentum=None, second derivatives, bad input."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minigrad as mg
 import minigrad.functional as F
@@ -165,6 +167,28 @@ def test_composed_and_fused_agree_to_1e_10(shape, scale, offset, training):
     for name, composed, fused in zip(names, *results):
         np.testing.assert_allclose(fused, composed, rtol=0, atol=1e-10 * max(1, np.abs(
             composed).max()), err_msg=name)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 5), st.integers(1, 4), st.lists(st.integers(1, 3), max_size=2),
+       st.floats(1e-3, 1e3), st.floats(-1e3, 1e3), st.booleans(), st.integers(0, 2**32 - 1))
+def test_composed_and_fused_agree_on_any_shape(n, channels, spatial, scale, offset, training,
+                                               seed):
+    rng = np.random.default_rng(seed)
+    shape = (n, channels, *spatial)
+    x = rng.standard_normal(shape) * scale + offset
+    grad = rng.standard_normal(shape)
+    weight, bias = rng.uniform(0.5, 1.5, channels), rng.standard_normal(channels)
+    running = rng.standard_normal(channels) * scale + offset, rng.uniform(0.5, 2, channels)
+    results = []
+    for fused in (False, True):
+        tensors = [mg.tensor(a, requires_grad=True) for a in (x, weight, bias)]
+        stats = [mg.tensor(a) for a in running]
+        out = F.batch_norm(tensors[0], *stats, *tensors[1:], training=training, fused=fused)
+        out.backward(mg.tensor(grad))
+        results.append([out.data] + [t.grad.data for t in tensors] + [s.data for s in stats])
+    for composed, fused in zip(*results):
+        np.testing.assert_allclose(fused, composed, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("affine", [True, False], ids=["affine", "no-affine"])

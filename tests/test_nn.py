@@ -1,5 +1,7 @@
 """Module machinery (registration, traversal, modes, state dicts, dtype, repr, scope) and the
 plain layers (Linear, Conv2d, activations, Dropout, Flatten, Sequential)."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -219,6 +221,17 @@ def test_every_node_records_the_modules_whose_forward_made_it():
     assert all(node.scope[0] is model for node in nodes)
     assert {node.scope[1] for node in nodes} == {model[0], model[1], model[2], model[3]}
     assert mg.autograd._scope == ()  # restored after the call
+
+
+def test_deepcopy_gives_an_independent_model():
+    model = mlp()
+    clone = copy.deepcopy(model)
+    assert clone[0].weight is not model[0].weight
+    assert isinstance(clone[0].weight, nn.Parameter)
+    np.testing.assert_array_equal(clone[0].weight.data, model[0].weight.data)
+    model[0].weight.data[...] = 0.0
+    assert np.any(clone[0].weight.data != 0.0)
+    assert [n for n, _ in clone.named_parameters()] == [n for n, _ in model.named_parameters()]
 
 
 # -- Sequential -----------------------------------------------------------------------------------

@@ -18,6 +18,17 @@ def _positive_int(layer: str, name: str, value) -> int:
     return int(value)
 
 
+def _default_parameters(module: Module, weight_shape: tuple, fan_in: int, bias: bool, dtype,
+                        rng) -> None:
+    """PyTorch's default init: weight and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) -- what
+    its kaiming_uniform(a=sqrt(5)) works out to."""
+    bound = 1.0 / math.sqrt(fan_in)
+    rng = init.generator(rng)
+    module.weight = Parameter(init.uniform(weight_shape, bound, rng, dtype))
+    module.register_parameter(
+        "bias", Parameter(init.uniform(weight_shape[:1], bound, rng, dtype)) if bias else None)
+
+
 class Linear(Module):
     """y = x @ weight.T + bias, with weight (out_features, in_features).
 
@@ -29,11 +40,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = _positive_int("Linear", "in_features", in_features)
         self.out_features = _positive_int("Linear", "out_features", out_features)
-        bound = 1.0 / math.sqrt(in_features)
-        rng = init.generator(rng)
-        self.weight = Parameter(init.uniform((out_features, in_features), bound, rng, dtype))
-        self.register_parameter(
-            "bias", Parameter(init.uniform((out_features,), bound, rng, dtype)) if bias else None)
+        _default_parameters(self, (out_features, in_features), in_features, bias, dtype, rng)
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
@@ -56,12 +63,8 @@ class Conv2d(Module):
         self.kernel_size = F._pair(kernel_size, "kernel_size")
         self.stride = F._pair(stride, "stride")
         self.padding = F._pair(padding, "padding")
-        bound = 1.0 / math.sqrt(in_channels * self.kernel_size[0] * self.kernel_size[1])
-        rng = init.generator(rng)
-        self.weight = Parameter(init.uniform((out_channels, in_channels) + self.kernel_size,
-                                             bound, rng, dtype))
-        self.register_parameter(
-            "bias", Parameter(init.uniform((out_channels,), bound, rng, dtype)) if bias else None)
+        _default_parameters(self, (out_channels, in_channels) + self.kernel_size,
+                            in_channels * math.prod(self.kernel_size), bias, dtype, rng)
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)

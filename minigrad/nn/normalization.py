@@ -19,8 +19,13 @@ from .module import Module, Parameter
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
 
 
+def _dtype(dtype) -> np.dtype:
+    return get_default_dtype() if dtype is None else np.dtype(dtype)
+
+
 def _affine_parameters(module: Module, shape: tuple, affine: bool, dtype) -> None:
     """weight = 1 and bias = 0 of ``shape``, or both None when not ``affine``."""
+    dtype = _dtype(dtype)
     for name, fill in (("weight", np.ones), ("bias", np.zeros)):
         module.register_parameter(name, Parameter(fill(shape, dtype=dtype)) if affine else None)
 
@@ -46,7 +51,7 @@ class _BatchNorm(Module):
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         self.fused = bool(fused)
-        dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
+        dtype = _dtype(dtype)
         _affine_parameters(self, (num_features,), affine, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=dtype)))
@@ -115,7 +120,6 @@ class LayerNorm(Module):
                                  else tuple(normalized_shape))
         self.eps = eps
         self.elementwise_affine = bool(elementwise_affine)
-        dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
         _affine_parameters(self, self.normalized_shape, elementwise_affine, dtype)
 
     def forward(self, x):
@@ -140,7 +144,6 @@ class GroupNorm(Module):
                              f"num_groups ({num_groups})")
         self.eps = eps
         self.affine = bool(affine)
-        dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
         _affine_parameters(self, (num_channels,), affine, dtype)
 
     def forward(self, x):
