@@ -355,6 +355,9 @@ def batch_norm(x, running_mean: Tensor | None, running_var: Tensor | None,
     closed-form backward (the fast view). Both give the same numbers.
     """
     x = _as_tensor(x)
+    # NumPy arrays are wrapped, not copied: running statistics given as arrays update in place.
+    running_mean, running_var, weight, bias = (t if t is None else _as_tensor(t) for t in (
+        running_mean, running_var, weight, bias))
     _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
     if fused:
         return FusedBatchNorm.apply(x, weight, bias, running_mean, running_var,

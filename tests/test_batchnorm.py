@@ -363,6 +363,16 @@ def test_a_batch_of_one_value_per_channel_is_fine_with_length():
     assert layer(batch((1, 3, 4))).shape == (1, 3, 4)  # N=1 but 4 values per channel
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["composed", "fused"])
+def test_functional_accepts_numpy_running_statistics_and_updates_them(fused):
+    x = batch((6, 3))
+    running_mean, running_var = np.zeros(3), np.ones(3)
+    F.batch_norm(x, running_mean, running_var, training=True, momentum=0.5, fused=fused)
+    mean, var = numpy_batch_stats(x)
+    np.testing.assert_allclose(running_mean, 0.5 * mean, rtol=1e-12)
+    np.testing.assert_allclose(running_var, 0.5 + 0.5 * var * 6 / 5, rtol=1e-12)
+
+
 def test_functional_argument_errors():
     x = mg.tensor(batch((4, 3)))
     with pytest.raises(ValueError, match=r"running_mean has shape \(4,\), expected \(3,\)"):
