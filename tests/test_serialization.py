@@ -116,3 +116,74 @@ def test_single_array_file_is_not_a_checkpoint(tmp_path):
     np.save(path, np.ones(3))
     with pytest.raises(CheckpointError, match="single array"):
         mg.load(path)
+
+
+# ----------------------------------------------------------------------------------------------
+# With a model: the checkpoint round trip, and bad checkpoints leave the model as it was
+# ----------------------------------------------------------------------------------------------
+
+def _model(seed=0):
+    from minigrad import nn
+    nn.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 6, bias=False), nn.BatchNorm1d(6), nn.ReLU(),
+                         nn.Linear(6, 3)).to(np.float32)
+
+
+def _train_a_little(model):
+    x = mg.Tensor(np.random.default_rng(1).standard_normal((8, 4)), dtype=np.float32)
+    model(x).sum().backward()
+    for param in model.parameters():
+        param.data -= 0.1 * param.grad.data
+
+
+def test_model_round_trip_restores_every_parameter_and_buffer(tmp_path):
+    path = tmp_path / "model.npz"
+    model = _model(seed=0)
+    _train_a_little(model)
+    mg.save(model.state_dict(), path)
+    fresh = _model(seed=1)
+    fresh.load_state_dict(mg.load(path))
+    for (name, got), want in zip(fresh.state_dict().items(), model.state_dict().values()):
+        assert got.dtype == want.dtype, name
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    assert int(fresh[1].num_batches_tracked.data) == 1
+    x = mg.Tensor(np.ones((2, 4), np.float32))
+    model.eval(), fresh.eval()
+    np.testing.assert_array_equal(fresh(x).data, model(x).data)
+
+
+def _assert_unchanged(model, before):
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+
+
+def test_corrupted_checkpoint_leaves_the_model_untouched(tmp_path):
+    path = tmp_path / "model.npz"
+    trained = _model(seed=0)
+    _train_a_little(trained)
+    mg.save(trained.state_dict(), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 100])  # cut off the archive's directory
+    model = _model(seed=1)
+    before = model.state_dict()
+    with pytest.raises(CheckpointError, match="model.npz"):
+        model.load_state_dict(mg.load(path))
+    _assert_unchanged(model, before)
+
+
+def test_mismatched_checkpoint_is_refused_before_anything_is_assigned(tmp_path):
+    path = tmp_path / "other.npz"
+    from minigrad import nn
+    other = nn.Sequential(nn.Linear(4, 6, bias=False), nn.BatchNorm1d(6), nn.ReLU(),
+                          nn.Linear(6, 5))  # a different head: 5 classes, not 3
+    mg.save(other.state_dict(), path)
+    model = _model()
+    before = model.state_dict()
+    with pytest.raises(RuntimeError, match=r"3\.weight: shape \(5, 6\)"):
+        model.load_state_dict(mg.load(path))
+    _assert_unchanged(model, before)
+    state = mg.load(path)
+    del state["1.running_var"]
+    with pytest.raises(RuntimeError, match="missing keys: 1.running_var"):
+        model.load_state_dict(state)
+    _assert_unchanged(model, before)
