@@ -106,6 +106,8 @@ def run_all(out_dir="out/experiments", *, quick: bool = False, seed: int = 0,
 def _save(result: Result, fig, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {ext: out_dir / f"{result.name}.{ext}" for ext in ("png", "svg", "json", "csv")}
+    for ax in fig.axes:  # one title size for every panel of every experiment
+        ax.title.set_fontsize(10)
     fig.savefig(paths["png"], dpi=120)
     fig.savefig(paths["svg"])
     record = {"name": result.name, "claim": result.claim, "reproduced": result.reproduced,

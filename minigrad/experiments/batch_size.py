@@ -26,7 +26,7 @@ def learning_rate(batch_size: int) -> float:
 
 def run(settings) -> Findings:
     if settings.quick:
-        batch_sizes, epochs, seeds = (2, 8, 32, 128), 2, 1
+        batch_sizes, epochs, seeds = (2, 8, 32, 128), 1, 1
     else:
         batch_sizes, epochs, seeds = (2, 4, 8, 16, 32, 64, 128), 8, 2
     total = len(VARIANTS) * seeds * sum(steps_for(epochs, b) for b in batch_sizes)
@@ -64,7 +64,7 @@ def run(settings) -> Findings:
                f"GroupNorm's {percent(at['GroupNorm'][large])} -> "
                f"{percent(at['GroupNorm'][small])}, LayerNorm's "
                f"{percent(at['LayerNorm'][large])} -> {percent(at['LayerNorm'][small])} "
-               f"({epochs} epochs each).")
+               f"({epochs} epoch{'s' * (epochs > 1)} each).")
     return Findings(numbers, columns, rows, reproduced, verdict,
                     _plot(batch_sizes, accuracy, epochs))
 
@@ -78,8 +78,11 @@ def _final_accuracy(kind, batch_size, epochs, seed, bar) -> float:
 
 
 def _plot(batch_sizes, accuracy: dict, epochs: int):
+    seeds = next(iter(accuracy.values())).shape[1]
+    spread = f"; band: range over {seeds} seeds" if seeds > 1 else ""
     fig, (ax,) = figure(1, width=7.5, height=4.6, title=(
-        f"Test accuracy vs batch size, {epochs} epochs each (ReLU MLP on digits)"))
+        f"Test accuracy vs batch size, {epochs} epoch{'s' * (epochs > 1)} each "
+        f"(ReLU MLP on digits{spread})"))
     for kind, per_seed in accuracy.items():
         mean = 100 * per_seed.mean(axis=1)
         ax.plot(batch_sizes, mean, "o-", color=COLORS[kind], linewidth=2, label=kind)

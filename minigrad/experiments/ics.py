@@ -63,7 +63,7 @@ def run(settings) -> Findings:
                f"15/50/85th percentiles of a last-layer sigmoid's input move by {plain:.2f} "
                f"on average without BatchNorm vs {normed:.2f} with it; test accuracy "
                f"{100 * final['no norm']:.1f}% vs {100 * final['BatchNorm']:.1f}% at the end, "
-               f"{100 * TARGET:.0f}% first reached at step {_step(reach['no norm'])} vs "
+               f"steps to reach {100 * TARGET:.0f}%: {_step(reach['no norm'])} vs "
                f"{_step(reach['BatchNorm'])}.")
     return Findings(numbers, columns, rows, reproduced, verdict, _plot(traces, steps))
 
@@ -103,7 +103,7 @@ def _first_step_at(trace: dict, target: float):
 
 
 def _step(step) -> str:
-    return "never" if step is None else str(step)
+    return "not reached" if step is None else str(step)
 
 
 def _plot(traces: dict, steps: int):
@@ -124,5 +124,4 @@ def _plot(traces: dict, steps: int):
         ax.set(title=f"{kind}: input of sigmoid unit {UNIT}, last hidden layer",
                xlabel="training step", ylabel="sigmoid input", xlim=(0, steps))
         ax.legend(loc="best")
-        ax.title.set_fontsize(10)
     return fig

@@ -5,9 +5,11 @@ Two copies of the same BatchNorm MLP are trained on the same batches, one keepin
 running statistics (``momentum=0.1``, PyTorch's default) and one a cumulative average of every
 batch (``momentum=None``, the seed's "average of the batch means and variances"). Training
 itself uses batch statistics only, so both end with identical weights; they differ only in what
-they will use at test time. We compare, for the first BatchNorm layer, the running statistics
-with the true population statistics of its input (over the whole training set, with the
-current weights) during training, and then test accuracy:
+they will use at test time. During training we compare the last BatchNorm layer's running
+statistics with the population statistics of its input: the whole training set passed as one
+batch with the current weights (so the BatchNorm below normalises with its own population
+statistics). (The first layer would be a poor witness: its input is a bias-free Linear of
+standardised pixels, whose population mean is exactly zero.) Then we measure test accuracy:
 
 * in eval mode, one sample at a time (running statistics),
 * in eval mode with the running statistics replaced by the population statistics (the ideal),
@@ -24,7 +26,7 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.data import DataLoader
 
-from .common import (COLORS, Findings, digits, evaluate, figure, input_of, model, percent,
+from .common import (COLORS, Findings, digits, evaluate, figure, model, percent,
                      seed_everything, sgd, steps_for, train)
 
 MOMENTA = {"momentum=0.1": 0.1, "momentum=None": None}
@@ -34,7 +36,7 @@ TEST_BATCHES = (2, 4, 8, 16, 32, 64, 128, None)  # None: the whole test set as o
 
 
 def run(settings) -> Findings:
-    epochs, every = (3, 10) if settings.quick else (15, 25)
+    epochs, every = (5, 15) if settings.quick else (15, 25)
     steps = steps_for(epochs, BATCH_SIZE)
     networks, gaps = {}, {}
     with settings.bar(len(MOMENTA) * steps, "inference") as bar:
@@ -72,43 +74,61 @@ def run(settings) -> Findings:
     rows.append(["train mode, batch 1: " + ("raises ValueError" if batch_of_one else "runs"),
                  None, None, None])
 
-    best_eval = max(eval_accuracy.values())
-    reproduced = (best_eval >= population_accuracy - 0.01 and best_eval > train_mode[2])
-    closer = min(MOMENTA, key=lambda label: final_gap[label]["mean_gap"])
+    # The seed's recipe is the plain average of the batch statistics: momentum=None.
+    average = eval_accuracy["momentum=None"]
+    reproduced = average >= population_accuracy - 0.01 and average > train_mode[2]
+    ema, cumulative = final_gap["momentum=0.1"], final_gap["momentum=None"]
     verdict = (f"{'Reproduced' if reproduced else 'Not reproduced'}: one sample at a time in "
                f"eval mode the running statistics give "
                + " / ".join(f"{percent(eval_accuracy[k])} ({k})" for k in MOMENTA)
                + f" vs {percent(population_accuracy)} with the true population statistics, "
                f"while train mode scores {percent(train_mode[2])} on batches of 2 and raises "
-               f"on batches of 1; at the end {closer} tracks the population mean more closely.")
+               f"on batches of 1. At the end the running variance is "
+               f"{100 * ema['var_gap']:.1f}% (momentum=0.1) vs {100 * cumulative['var_gap']:.1f}% "
+               f"(momentum=None) off the population's, the mean {ema['mean_gap']:.3f} vs "
+               f"{cumulative['mean_gap']:.3f} population stds.")
     return Findings(numbers, columns, rows, reproduced, verdict,
                     _plot(gaps, eval_accuracy, population_accuracy, train_mode, steps))
 
 
 def _train(momentum, steps: int, every: int, seed: int, bar):
-    """Train one network; every ``every`` steps, how far its first BatchNorm's running
+    """Train one network; every ``every`` steps, how far its last BatchNorm's running
     statistics are from the population statistics of that layer's input."""
-    data = digits()
     seed_everything(seed)
     network = model("BatchNorm")
     for layer in _batch_norms(network):
         layer.momentum = momentum
-    first = _batch_norms(network)[0]
+    last = _batch_norms(network)[-1]
     gaps = {"step": [], "mean_gap": [], "var_gap": []}
 
     def record(step):
         if step == 0:
             return  # nothing is tracked yet
-        inputs = input_of(network, first, data.x_train)
-        mean, var = inputs.mean(axis=0), inputs.var(axis=0, ddof=1)
+        mean, var = _population_statistics(network)[-1]
         gaps["step"].append(step)
         gaps["mean_gap"].append(float(np.mean(
-            np.abs(first.running_mean.data - mean) / np.sqrt(var))))
-        gaps["var_gap"].append(float(np.mean(np.abs(first.running_var.data / var - 1))))
+            np.abs(last.running_mean.data - mean) / np.sqrt(var))))
+        gaps["var_gap"].append(float(np.mean(np.abs(last.running_var.data / var - 1))))
 
     train(network, steps=steps, batch_size=BATCH_SIZE, optimizer=sgd(network, LEARNING_RATE),
           seed=seed, bar=bar, every=every, on_record=record)
     return network, gaps
+
+
+def _population_statistics(network) -> list:
+    """(mean, unbiased variance) of every BatchNorm layer's input over the whole training set,
+    each layer below normalising with its own population statistics: the training set goes
+    through a copy of the network in train mode as one batch (the copy, because train mode
+    moves the running statistics)."""
+    scratch = copy.deepcopy(network).train()
+    statistics = []
+    with mg.no_grad():
+        h = mg.Tensor(digits().x_train)
+        for layer in scratch:
+            if isinstance(layer, nn.BatchNorm1d):
+                statistics.append((h.data.mean(axis=0), h.data.var(axis=0, ddof=1)))
+            h = layer(h)
+    return statistics
 
 
 def _batch_norms(network) -> list:
@@ -127,16 +147,12 @@ def _one_at_a_time(network) -> float:
 
 
 def _with_population_statistics(network):
-    """A copy of ``network`` whose BatchNorm layers use the exact mean and variance of their
-    input over the training set (layer by layer, each seeing the layers below normalised by
-    their population statistics)."""
-    data = digits()
-    ideal = copy.deepcopy(network)
-    ideal.eval()
-    for layer in _batch_norms(ideal):
-        inputs = input_of(ideal, layer, data.x_train)
-        layer.running_mean.data[...] = inputs.mean(axis=0)
-        layer.running_var.data[...] = inputs.var(axis=0, ddof=1)
+    """A copy of ``network`` that normalises, in eval mode, with the exact population
+    statistics instead of the running ones."""
+    ideal = copy.deepcopy(network).eval()
+    for layer, (mean, var) in zip(_batch_norms(ideal), _population_statistics(network)):
+        layer.running_mean.data[...] = mean
+        layer.running_var.data[...] = var
     return ideal
 
 
@@ -180,7 +196,7 @@ def _plot(gaps: dict, eval_accuracy: dict, population_accuracy: float, train_mod
                     label=f"{label}: |variance ratio - 1|")
     gap_ax.set(yscale="log", xlabel="training step", xlim=(0, steps),
                ylabel="gap to population statistics (log scale)",
-               title="First BatchNorm: running vs population statistics of its input")
+               title="Last BatchNorm: running vs population statistics of its input")
     gap_ax.legend(fontsize=8)
 
     sizes = list(train_mode)
@@ -197,6 +213,4 @@ def _plot(gaps: dict, eval_accuracy: dict, population_accuracy: float, train_mod
     acc_ax.set(xlabel="test batch size (log scale); batch 1 in train mode raises ValueError",
                ylabel="test accuracy (%)", title="Test accuracy by how BatchNorm normalises")
     acc_ax.legend(fontsize=8, loc="lower right")
-    for ax in (gap_ax, acc_ax):
-        ax.title.set_fontsize(10)
     return fig

@@ -189,6 +189,4 @@ def _plot(batch_sizes, per_layer: dict, held: dict, peak: dict):
                 ylabel="KiB (log scale)",
                 title="Graph held for backward (solid) and peak of a training step (dashed)")
     line_ax.legend(fontsize=8)
-    for ax in (bar_ax, line_ax):
-        ax.title.set_fontsize(10)
     return fig
