@@ -1,4 +1,9 @@
 """The training helpers and the ``minigrad train`` command, on short real runs."""
+import pathlib
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -6,7 +11,9 @@ import minigrad as mg
 from minigrad import nn, optim
 from minigrad.cli import main
 from minigrad.data import DataLoader, load_digits
-from minigrad.training import build_model, eval_loader, evaluate, fit, train_step
+from minigrad.training import build_model, eval_loader, evaluate, fit, make_optimizer, train_step
+
+EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "train_digits.py"
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +128,33 @@ def test_train_command_saves_a_checkpoint_that_reloads(tmp_path, capsys, model_k
 def test_train_command_rejects_bad_settings(tmp_path):
     with pytest.raises(SystemExit, match="--epochs must be >= 1"):
         main(["train", "--epochs", "0", "--out", str(tmp_path)])
+
+
+def test_make_optimizer():
+    params = [mg.Tensor(np.ones(2), requires_grad=True)]
+    adam = make_optimizer("adam", params)
+    assert isinstance(adam, optim.Adam) and adam.lr == 3e-3
+    sgd = make_optimizer("sgd", params, lr=0.5)
+    assert isinstance(sgd, optim.SGD) and sgd.lr == 0.5 and sgd.nesterov
+    with pytest.raises(ValueError, match="expected one of"):
+        make_optimizer("lbfgs", params)
+
+
+def test_train_command_with_sgd_and_layer_norm(tmp_path, capsys):
+    code = main(["train", "--optimizer", "sgd", "--norm", "layer", "--epochs", "1",
+                 "--out", str(tmp_path), "--no-progress"])
+    assert code == 0
+    assert (tmp_path / "digits_mlp_layer.npz").exists()
+    assert "LayerNorm" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_example_reaches_97_percent_and_reloads(tmp_path):
+    """The full example: 10 epochs of the BatchNorm MLP, then the reloaded checkpoint."""
+    result = subprocess.run([sys.executable, str(EXAMPLE)], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    reloaded = re.search(r"test accuracy ([\d.]+)% \(trained model: ([\d.]+)%\)", result.stdout)
+    assert reloaded and reloaded.group(1) == reloaded.group(2), result.stdout
+    assert float(reloaded.group(1)) >= 97.0
+    assert (tmp_path / "out" / "train_digits.npz").exists()
