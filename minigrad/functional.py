@@ -21,7 +21,7 @@ from .tensor import Tensor
 
 __all__ = ["linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "cross_entropy",
            "mse_loss", "dropout", "conv2d", "batch_norm", "layer_norm", "group_norm",
-           "FusedBatchNorm", "LogSoftmax", "Im2Col", "Col2Im"]
+           "FusedBatchNorm", "LogSoftmax", "NLLLoss", "Im2Col", "Col2Im"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -47,14 +47,33 @@ def _check_shapes(op_name: str, x: Tensor, expected: tuple, **tensors) -> None:
                              f"an input of shape {x.shape}")
 
 
+def _backward_operands(*tensors):
+    """What a backward computes with: the Tensors themselves when it must be differentiable
+    (``backward(create_graph=True)`` records it), else their NumPy arrays -- the same formula
+    then runs as plain NumPy, with no graph bookkeeping."""
+    if is_grad_enabled():
+        return tensors
+    return tuple(t if t is None else t.data for t in tensors)
+
+
+def _gradients(grads, needs_input_grad) -> tuple:
+    """One Tensor (or None) per input, from gradients computed by ``_backward_operands``."""
+    return tuple(None if g is None or not need else
+                 g if isinstance(g, Tensor) else Tensor._make(g, False, None)
+                 for g, need in zip(grads, needs_input_grad))
+
+
+def _check_reduction(reduction: str, op_name: str) -> None:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op_name}: reduction must be 'mean', 'sum' or 'none', got "
+                         f"{reduction!r}")
+
+
 def _reduce(losses: Tensor, reduction: str, op_name: str) -> Tensor:
+    _check_reduction(reduction, op_name)
     if reduction == "mean":
         return losses.mean()
-    if reduction == "sum":
-        return losses.sum()
-    if reduction == "none":
-        return losses
-    raise ValueError(f"{op_name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return losses.sum() if reduction == "sum" else losses
 
 
 # ----------------------------------------------------------------------------------------------
@@ -82,8 +101,29 @@ def linear(x, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                          f"{weight.shape}")
     _check_shapes("linear", x, (weight.shape[0],), bias=bias)
     _check_dtypes("linear", x, weight=weight, bias=bias)
-    out = x @ weight.T
-    return out if bias is None else out + bias
+    return Linear.apply(x, weight, bias)
+
+
+class Linear(Function):
+    """``x @ weight.T + bias`` as one op (PyTorch's addmm): a layer is one node, not four
+    (transpose, matmul, broadcast, add), which matters for small, fast layers."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        out = x @ weight.T
+        if bias is not None:
+            out += bias
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad, x, weight = _backward_operands(grad, *ctx.saved_tensors)
+        need_x, need_weight, need_bias = ctx.needs_input_grad
+        rows = grad.reshape(-1, grad.shape[-1])  # every leading dim is a batch dim
+        return _gradients((grad @ weight if need_x else None,
+                           rows.T @ x.reshape(-1, x.shape[-1]) if need_weight else None,
+                           rows.sum(axis=0) if need_bias else None), ctx.needs_input_grad)
 
 
 class LogSoftmax(Function):
@@ -139,12 +179,37 @@ def _class_indices(labels, batch: int, classes: int) -> np.ndarray:
 def cross_entropy(logits, labels, reduction: str = "mean") -> Tensor:
     """Softmax cross-entropy of ``logits`` (N, C) against integer ``labels`` (N,) in [0, C)."""
     logits = _as_tensor(logits)
-    if logits.ndim != 2:
-        raise ValueError(f"cross_entropy: logits must have shape (N, C), got shape {logits.shape}")
+    if logits.ndim != 2 or 0 in logits.shape:
+        raise ValueError(f"cross_entropy: logits must have shape (N, C) with N, C >= 1, got "
+                         f"shape {logits.shape}")
     batch, classes = logits.shape
     labels = _class_indices(labels, batch, classes)
-    picked = log_softmax(logits, axis=1)[np.arange(batch), labels]
-    return _reduce(-picked, reduction, "cross_entropy")
+    _check_reduction(reduction, "cross_entropy")
+    return NLLLoss.apply(log_softmax(logits, axis=1), Tensor(labels), reduction=reduction)
+
+
+class NLLLoss(Function):
+    """The negative log-likelihood of the labels, -log_probs[i, labels[i]], averaged, summed or
+    per sample (``reduction``): with log_softmax below it, the cross-entropy."""
+
+    @staticmethod
+    def forward(ctx, log_probs, labels, reduction):
+        losses = -log_probs[np.arange(len(labels)), labels]
+        return losses if reduction == "none" else losses.sum() * (
+            1.0 / len(labels) if reduction == "mean" else 1.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        log_probs, labels = ctx.inputs
+        # d loss / d log_probs is -grad (per sample) at each sample's label and 0 elsewhere:
+        # the gradient times a constant one-hot pattern, linear in grad at any order.
+        pattern = np.zeros(log_probs.shape, dtype=log_probs.dtype)
+        pattern[np.arange(len(labels.data)), labels.data] = (
+            -1.0 / len(labels.data) if ctx.attrs["reduction"] == "mean" else -1.0)
+        (grad,) = _backward_operands(grad)
+        if ctx.attrs["reduction"] == "none":
+            grad = grad.reshape(-1, 1)
+        return _gradients((grad * pattern, None), ctx.needs_input_grad)
 
 
 def mse_loss(input, target, reduction: str = "mean") -> Tensor:
@@ -438,22 +503,16 @@ class FusedBatchNorm(Function):
     def backward(ctx, grad):
         x, weight, x_hat, mean, invstd = ctx.saved_tensors
         training = ctx.attrs["training"]
-        differentiable = is_grad_enabled()  # i.e. backward(create_graph=True)
-        if differentiable:
-            if training:  # x_hat and invstd as functions of x, not the saved constants
+        if is_grad_enabled():  # differentiable: x_hat (and invstd) as functions of x
+            if training:
                 mean, var = _moments(x, _channel_axes(x.ndim))
                 invstd = 1.0 / (var + ctx.attrs["eps"]).sqrt()
             x_hat = (x - mean) * invstd
-        else:  # the same formula, straight on the NumPy arrays
-            grad, weight, x_hat, invstd = (t if t is None else t.data
-                                           for t in (grad, weight, x_hat, invstd))
+        grad, weight, x_hat, invstd = _backward_operands(grad, weight, x_hat, invstd)
         scale = invstd if weight is None else invstd * weight.reshape(_channel_shape(x))
         grad_x, grad_weight, grad_bias = _batch_norm_grads(grad, x_hat, scale, training)
-        grads = (grad_x, grad_weight.reshape(-1), grad_bias.reshape(-1))
-        if not differentiable:
-            grads = tuple(Tensor._make(g, False, None) for g in grads)
-        return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad)) + (
-            None, None)
+        return _gradients((grad_x, grad_weight.reshape(-1), grad_bias.reshape(-1)),
+                          ctx.needs_input_grad) + (None, None)
 
 
 # ----------------------------------------------------------------------------------------------

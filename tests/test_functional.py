@@ -110,6 +110,8 @@ def test_cross_entropy_rejects_bad_labels(labels, error, message):
 def test_cross_entropy_rejects_bad_logits_and_reduction():
     with pytest.raises(ValueError, match=r"logits must have shape \(N, C\)"):
         F.cross_entropy(np.zeros(3), [0])
+    with pytest.raises(ValueError, match=r"got shape \(0, 3\)"):
+        F.cross_entropy(np.zeros((0, 3)), np.zeros(0, dtype=int))
     with pytest.raises(ValueError, match="reduction must be"):
         F.cross_entropy(np.zeros((1, 3)), [0], reduction="avg")
 
@@ -133,7 +135,11 @@ def test_linear_matches_numpy_and_finite_differences():
     np.testing.assert_allclose(F.linear(x, mg.tensor(w), mg.tensor(b)).data, x @ w.T + b,
                                rtol=1e-14)
     assert mg.gradcheck(F.linear, [leaf(x), leaf(w), leaf(b)])
-    assert F.linear(rng.standard_normal((5, 4, 3)), mg.tensor(w)).shape == (5, 4, 2)
+    assert mg.gradgradcheck(F.linear, [leaf(x), leaf(w), leaf(b)])
+    batched = rng.standard_normal((2, 4, 3))
+    np.testing.assert_allclose(F.linear(batched, mg.tensor(w)).data, batched @ w.T, rtol=1e-14)
+    assert mg.gradcheck(F.linear, [leaf(batched), leaf(w), leaf(b)])
+    assert mg.gradcheck(F.linear, [leaf(x[0]), leaf(w)])  # a single 1-D sample
     with pytest.raises(ValueError, match=r"bias has shape \(3,\), expected \(2,\)"):
         F.linear(x, mg.tensor(w), mg.tensor(np.zeros(3)))
 
