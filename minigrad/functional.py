@@ -486,7 +486,7 @@ class FusedBatchNorm(Function):
         shape = _channel_shape(x)
         if training:
             count = x.size // x.shape[1]
-            mean = _channel_sum(x) * (1.0 / count)
+            mean = x.mean(axis=_channel_axes(x.ndim), keepdims=True)  # as the composed graph
             x_hat = x - mean
             var = _channel_sum(x_hat, x_hat) * (1.0 / count)
             if running_mean is not None:

@@ -169,7 +169,7 @@ def test_composed_and_fused_agree_to_1e_10(shape, scale, offset, training):
             composed).max()), err_msg=name)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.integers(2, 5), st.integers(1, 4), st.lists(st.integers(1, 3), max_size=2),
        st.floats(1e-3, 1e3), st.floats(-1e3, 1e3), st.booleans(), st.integers(0, 2**32 - 1))
 def test_composed_and_fused_agree_on_any_shape(n, channels, spatial, scale, offset, training,
