@@ -20,9 +20,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import Findings, Settings, float32, seed_everything
+from .common import Findings, Settings, float32, one_blas_thread, seed_everything
 
-__all__ = ["EXPERIMENTS", "Experiment", "Result", "run", "run_all"]
+__all__ = ["EXPERIMENTS", "Experiment", "Result", "run", "run_all", "format_cell"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ class Result:
 
     def table(self) -> str:
         """The summary table as aligned plain text."""
-        cells = [[str(c) for c in self.columns]] + [[_cell(v) for v in row] for row in self.rows]
+        cells = [[str(c) for c in self.columns]]
+        cells += [[format_cell(v) for v in row] for row in self.rows]
         widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
         lines.insert(1, "  ".join("-" * w for w in widths))
@@ -85,7 +86,7 @@ def run(name: str, out_dir="out/experiments", *, quick: bool = False, seed: int 
     settings = Settings(quick=quick, seed=seed, progress=progress)
     module = importlib.import_module(experiment.module)
     start = time.perf_counter()
-    with float32():
+    with float32(), one_blas_thread():
         seed_everything(seed)
         findings: Findings = module.run(settings)
     seconds = time.perf_counter() - start
@@ -124,7 +125,8 @@ def _save(result: Result, fig, out_dir: Path) -> dict:
     return paths
 
 
-def _cell(value) -> str:
+def format_cell(value) -> str:
+    """How a table cell prints: None as a dash, floats to 4 significant digits."""
     if value is None:
         return "—"
     if isinstance(value, float):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -72,8 +72,8 @@ class Findings:
 def digits():
     """scikit-learn's digits (standardised, fixed split) as float32: loaded once per process."""
     data = load_digits()
-    return data.__class__(data.name, data.x_train.astype(np.float32), data.y_train,
-                          data.x_test.astype(np.float32), data.y_test, data.n_classes)
+    return replace(data, x_train=data.x_train.astype(np.float32),
+                   x_test=data.x_test.astype(np.float32))
 
 
 def seed_everything(seed: int) -> None:
@@ -91,6 +91,23 @@ def float32():
         yield
     finally:
         mg.set_default_dtype(previous)
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """Run NumPy's matrix products on one thread inside the block.
+
+    The experiments' matrices are tiny (at most 1347 x 256): BLAS threads cost more to wake
+    and synchronise than they save, and when the cores are busy with anything else, spinning
+    BLAS threads slowed a quick run several times over (measured: 145 s instead of about 30 s
+    on 2 shared cores). threadpoolctl comes with scikit-learn; without it nothing changes."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 # The normalisation names used in plots and tables -> ``build_model``'s ``norm``.

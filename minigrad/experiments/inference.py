@@ -205,9 +205,11 @@ def _plot(gaps: dict, eval_accuracy: dict, population_accuracy: float, train_mod
     for label, accuracy in eval_accuracy.items():
         acc_ax.axhline(100 * accuracy, color=COLORS[label], linewidth=2,
                        linestyle="-" if label.endswith("0.1") else "--",
-                       label=f"eval mode, batch 1: running stats ({label})")
+                       label=f"eval mode, batch 1: running stats ({label}): "
+                             f"{100 * accuracy:.1f}%")
     acc_ax.axhline(100 * population_accuracy, color="tab:green", linewidth=1, linestyle=":",
-                   label="eval mode: true population statistics")
+                   label=f"eval mode: true population statistics: "
+                         f"{100 * population_accuracy:.1f}%")
     acc_ax.set_xscale("log", base=2)
     acc_ax.set_xticks(sizes, [str(b) for b in sizes])
     acc_ax.set(xlabel="test batch size (log scale); batch 1 in train mode raises ValueError",
