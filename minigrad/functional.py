@@ -32,19 +32,18 @@ def _as_tensor(x) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def _check_dtypes(op_name: str, x: Tensor, **tensors) -> None:
-    """Parameters must have the input's dtype: mixing would silently promote float32 to float64."""
+def _check_parameters(op_name: str, x: Tensor, expected_shape: tuple | None, **tensors) -> None:
+    """Each given tensor (None is skipped) must have ``expected_shape`` (unless None) and the
+    input's dtype: mixing dtypes would silently promote float32 to float64."""
     for name, t in tensors.items():
-        if t is not None and t.dtype != x.dtype:
+        if t is None:
+            continue
+        if expected_shape is not None and t.shape != expected_shape:
+            raise ValueError(f"{op_name}: {name} has shape {t.shape}, expected "
+                             f"{expected_shape} for an input of shape {x.shape}")
+        if t.dtype != x.dtype:
             raise TypeError(f"{op_name}: the input is {x.dtype} but {name} is {t.dtype}; convert "
                             f"one of them (module.to(np.{x.dtype}) or x.astype(np.{t.dtype}))")
-
-
-def _check_shapes(op_name: str, x: Tensor, expected: tuple, **tensors) -> None:
-    for name, t in tensors.items():
-        if t is not None and t.shape != expected:
-            raise ValueError(f"{op_name}: {name} has shape {t.shape}, expected {expected} for "
-                             f"an input of shape {x.shape}")
 
 
 def _backward_operands(*tensors):
@@ -99,8 +98,8 @@ def linear(x, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ValueError(f"linear: the input's last dim must equal weight's second dim "
                          f"(in_features), got input shape {x.shape} and weight shape "
                          f"{weight.shape}")
-    _check_shapes("linear", x, (weight.shape[0],), bias=bias)
-    _check_dtypes("linear", x, weight=weight, bias=bias)
+    _check_parameters("linear", x, None, weight=weight)
+    _check_parameters("linear", x, (weight.shape[0],), bias=bias)
     return Linear.apply(x, weight, bias)
 
 
@@ -313,8 +312,8 @@ def conv2d(x, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -
     if min(stride) < 1 or min(padding) < 0:
         raise ValueError(f"conv2d: stride must be >= 1 and padding >= 0, got stride {stride} "
                          f"and padding {padding}")
-    _check_shapes("conv2d", x, weight.shape[:1], bias=bias)
-    _check_dtypes("conv2d", x, weight=weight, bias=bias)
+    _check_parameters("conv2d", x, None, weight=weight)
+    _check_parameters("conv2d", x, weight.shape[:1], bias=bias)
     n, _, h, w = x.shape
     out_channels, _, kh, kw = weight.shape
     oh = _conv_output_size(h, kh, stride[0], padding[0])
@@ -379,9 +378,8 @@ def _check_batch_norm(x, running_mean, running_var, weight, bias, training, mome
     if x.dtype.kind != "f":
         raise TypeError(f"batch_norm: expected a floating-point input, got {x.dtype}")
     channels = x.shape[1]
-    tensors = dict(running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
-    _check_shapes("batch_norm", x, (channels,), **tensors)
-    _check_dtypes("batch_norm", x, **tensors)
+    _check_parameters("batch_norm", x, (channels,), running_mean=running_mean,
+                      running_var=running_var, weight=weight, bias=bias)
     if (running_mean is None) != (running_var is None):
         raise ValueError("batch_norm: pass both running_mean and running_var, or neither")
     if not training and running_mean is None:
@@ -530,8 +528,7 @@ def layer_norm(x, normalized_shape, weight: Tensor | None = None, bias: Tensor |
     if k == 0 or x.ndim < k or x.shape[x.ndim - k:] != normalized_shape:
         raise ValueError(f"layer_norm: expected an input whose last {k} dims are "
                          f"{normalized_shape}, got shape {x.shape}")
-    _check_shapes("layer_norm", x, normalized_shape, weight=weight, bias=bias)
-    _check_dtypes("layer_norm", x, weight=weight, bias=bias)
+    _check_parameters("layer_norm", x, normalized_shape, weight=weight, bias=bias)
     mean, var = _moments(x, tuple(range(x.ndim - k, x.ndim)))
     return _affine(_normalize(x, mean, var, eps), weight, bias, normalized_shape)
 
@@ -545,8 +542,7 @@ def group_norm(x, num_groups: int, weight: Tensor | None = None, bias: Tensor | 
     if x.ndim < 2 or num_groups < 1 or x.shape[1] % num_groups:
         raise ValueError(f"group_norm: expected an input (N, C, ...) with C divisible by "
                          f"num_groups={num_groups}, got shape {x.shape}")
-    _check_shapes("group_norm", x, (x.shape[1],), weight=weight, bias=bias)
-    _check_dtypes("group_norm", x, weight=weight, bias=bias)
+    _check_parameters("group_norm", x, (x.shape[1],), weight=weight, bias=bias)
     groups = x.reshape(x.shape[0], num_groups, -1)
     mean, var = _moments(groups, (2,))
     x_hat = _normalize(groups, mean, var, eps).reshape(x.shape)
