@@ -1,0 +1,28 @@
+"""The documentation's code runs as written."""
+import re
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def python_blocks(markdown: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", markdown, flags=re.S)
+
+
+@pytest.mark.slow
+def test_tutorial_runs_top_to_bottom(capsys):
+    blocks = python_blocks((DOCS / "tutorial.md").read_text())
+    assert len(blocks) >= 5
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "tutorial.md", "exec"), namespace)  # noqa: S102 -- our own docs
+    printed = capsys.readouterr().out
+    assert "test accuracy" in printed
+    accuracy = float(re.search(r"test accuracy ([\d.]+)%", printed).group(1))
+    assert accuracy > 90
+    assert not namespace["result"].ok  # the deliberately wrong Cube backward is caught
+    assert namespace["graph"].source.count("->") > 5
