@@ -41,9 +41,9 @@ class Settings:
     seed: int = 0
     progress: bool = True
 
-    def bar(self, total: int, desc: str):
+    def bar(self, total: int, desc: str, unit: str = "step"):
         """A progress bar over ``total`` training steps (silent when progress is off)."""
-        return tqdm(total=total, desc=desc, unit="step", disable=not self.progress,
+        return tqdm(total=total, desc=desc, unit=unit, disable=not self.progress,
                     leave=False, dynamic_ncols=True)
 
 
@@ -167,7 +167,7 @@ class Run:
 
 
 def train(network, *, steps: int, batch_size: int, optimizer, seed: int, bar=None,
-          every: int = 0, on_record=None, data=None) -> Run:
+          every: int = 0, on_record=None) -> Run:
     """Train ``network`` on digits for ``steps`` steps of ``batch_size`` samples (reshuffled
     each epoch from ``seed``; the last short batch of an epoch is dropped, since BatchNorm
     cannot train on one sample) with softmax cross-entropy.
@@ -176,9 +176,12 @@ def train(network, *, steps: int, batch_size: int, optimizer, seed: int, bar=Non
     the last). A non-finite loss stops the run and marks it diverged, so a learning-rate sweep
     can go past the rate where training blows up without crashing.
     """
-    data = data or digits()
+    data = digits()
     loader = DataLoader((data.x_train, data.y_train), batch_size=batch_size, shuffle=True,
                         seed=seed, drop_last=True, dtype=np.float32)
+    if len(loader) == 0:
+        raise ValueError(f"train: batch_size {batch_size} is larger than the training set "
+                         f"({len(data.x_train)} samples)")
     run = Run(losses=[])
     network.train()
     if on_record is not None:
@@ -207,10 +210,9 @@ def sgd(network, lr: float, momentum: float = 0.9):
     return optim.SGD(network.parameters(), lr=lr, momentum=momentum)
 
 
-def steps_for(epochs: int, batch_size: int, data=None) -> int:
+def steps_for(epochs: int, batch_size: int) -> int:
     """Steps in ``epochs`` passes over the training set (short last batches dropped)."""
-    data = data or digits()
-    return epochs * (len(data.x_train) // batch_size)
+    return epochs * (len(digits().x_train) // batch_size)
 
 
 def evaluate(network, x, y) -> tuple[float, float]:
@@ -226,6 +228,7 @@ def evaluate(network, x, y) -> tuple[float, float]:
 
 
 def test_accuracy(network) -> float:
+    """Accuracy on the digits test set, in eval mode."""
     data = digits()
     return evaluate(network, data.x_test, data.y_test)[1]
 
@@ -233,12 +236,6 @@ def test_accuracy(network) -> float:
 # ----------------------------------------------------------------------------------------------
 # Numbers and plots
 # ----------------------------------------------------------------------------------------------
-
-def finite_or_none(value):
-    """A float for JSON: NaN and infinities become None ("no value")."""
-    value = float(value)
-    return value if math.isfinite(value) else None
-
 
 def figure(columns: int, width: float = 5.2, height: float = 4.0, title: str = ""):
     """A Figure with ``columns`` side-by-side axes, drawn without pyplot (so it works headless

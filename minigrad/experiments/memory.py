@@ -21,6 +21,7 @@ import numpy as np
 import minigrad as mg
 import minigrad.functional as F
 from minigrad.autograd import topological_order
+from minigrad.training import train_step
 
 from .common import COLORS, Findings, digits, figure, model, seed_everything, sgd
 
@@ -36,7 +37,7 @@ def run(settings) -> Findings:
     else:
         batch_sizes, repeats = (16, 32, 64, 128, 256, 512, 1024), 15
     per_layer, held, peak, seconds = {}, {}, {}, {}
-    with settings.bar(len(VARIANTS) * len(batch_sizes), "memory") as bar:
+    with settings.bar(len(VARIANTS) * len(batch_sizes), "memory", unit="network") as bar:
         for kind in VARIANTS:
             held[kind], peak[kind], seconds[kind] = [], [], []
             for batch_size in batch_sizes:
@@ -87,29 +88,20 @@ def _measure(kind: str, batch_size: int, seed: int, repeats: int) -> dict:
     optimizer = sgd(network, 0.01)
     # Copies, as a shuffling loader makes: a slice would be a view of the whole training set.
     x, y = mg.tensor(data.x_train[:batch_size]), mg.tensor(data.y_train[:batch_size])
-
-    def step(inspect=None):
-        loss = F.cross_entropy(network(x), y)
-        if inspect is not None:
-            inspect(loss)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    result = {}
-    step(lambda loss: result.update(per_layer=held_for_backward(loss, network)))  # also warms up
+    result = {"per_layer": held_for_backward(F.cross_entropy(network(x), y), network)}
+    train_step(network, optimizer, x, y)  # warm-up: the optimizer allocates its buffers
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
         before = tracemalloc.get_traced_memory()[0]
-        step()
+        train_step(network, optimizer, x, y)
         result["peak"] = tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        step()
+        train_step(network, optimizer, x, y)
         times.append(time.perf_counter() - start)
     result["seconds"] = float(np.median(times))
     return result
