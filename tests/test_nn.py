@@ -319,6 +319,24 @@ def test_flatten():
         nn.Flatten(2, 1)(x)
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["composed", "fused"])
+def test_a_whole_model_passes_gradcheck_and_gradgradcheck(fused):
+    """Every layer's backward, including the ones that run as plain NumPy unless
+    create_graph, gives exact first and second derivatives of a real loss."""
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, fused=fused), nn.Tanh(),
+                          nn.Linear(4, 3))
+    labels = np.array([0, 2, 1, 2, 0])
+
+    def loss(x, weight):
+        return F.cross_entropy(model[1:](F.linear(x, weight, model[0].bias)), labels)
+
+    x = mg.tensor(np.random.default_rng(0).standard_normal((5, 3)), requires_grad=True)
+    weight = nn.Parameter(model[0].weight.data.copy())
+    assert mg.gradcheck(loss, [x, weight])
+    assert mg.gradgradcheck(loss, [x, weight])
+
+
 def test_a_small_cnn_trains_end_to_end():
     nn.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
