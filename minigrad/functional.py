@@ -1,10 +1,13 @@
 """Functions built from the primitive ops: activations, losses, convolution and normalization.
 
 Most of them are a few lines of Tensor ops, so their graphs show every step and their gradients
-come for free. A few are ops of their own, for speed: ``LogSoftmax`` (under every loss),
-``Im2Col``/``Col2Im`` (the data movement behind ``conv2d``) and ``FusedBatchNorm``
-(``batch_norm(..., fused=True)``: one node with the closed-form backward, next to the composed
-graph it must agree with).
+come for free. A few are ops of their own, for speed: ``Linear`` (one node per layer),
+``LogSoftmax`` and ``NLLLoss`` (the cross-entropy in two nodes), ``Im2Col``/``Col2Im`` (the
+data movement behind ``conv2d``) and ``FusedBatchNorm`` (``batch_norm(..., fused=True)``: one
+node with the closed-form backward, next to the composed graph it must agree with). Where their
+backward formula is written with operators only, it runs on the NumPy arrays in an ordinary
+backward and on Tensors -- differentiable again -- under ``backward(create_graph=True)`` (see
+``_backward_operands``).
 
 Also reachable as ``minigrad.nn.functional``; conventionally imported as ``F``.
 """
@@ -322,9 +325,7 @@ def conv2d(x, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -
         raise ValueError(f"conv2d: a {kh}x{kw} kernel does not fit an input of shape {x.shape} "
                          f"with padding {padding}")
     cols = Im2Col.apply(x, kernel_size=(kh, kw), stride=stride, padding=padding)
-    out = cols @ weight.reshape(out_channels, -1).T
-    if bias is not None:
-        out = out + bias
+    out = Linear.apply(cols, weight.reshape(out_channels, -1), bias)  # every patch, one layer
     return out.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)
 
 
