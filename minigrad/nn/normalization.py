@@ -75,12 +75,11 @@ class _BatchNorm(Module):
                              f"{x.shape}")
         update = self.training and self.track_running_stats
         momentum = self.momentum
-        if update and momentum is None:  # cumulative average: this batch weighs 1/(count so far)
-            momentum = 1.0 / (int(self.num_batches_tracked.data) + 1)
+        if momentum is None:  # the cumulative average: this batch weighs 1 / (batches so far)
+            momentum = 1.0 / (int(self.num_batches_tracked.data) + 1) if update else 0.0
         out = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                            training=self.training or not self.track_running_stats,
-                           momentum=0.0 if momentum is None else momentum, eps=self.eps,
-                           fused=self.fused)
+                           momentum=momentum, eps=self.eps, fused=self.fused)
         if update:  # only after F.batch_norm succeeded: a failed call changes nothing
             self.num_batches_tracked.data += 1
         return out
