@@ -28,7 +28,7 @@ def run(settings) -> Findings:
     if settings.quick:
         batch_sizes, epochs, seeds = (2, 8, 32, 128), 1, 1
     else:
-        batch_sizes, epochs, seeds = (2, 4, 8, 16, 32, 64, 128), 8, 2
+        batch_sizes, epochs, seeds = (2, 4, 8, 16, 32, 64, 128), 8, 3
     total = len(VARIANTS) * seeds * sum(steps_for(epochs, b) for b in batch_sizes)
     accuracy = {kind: np.zeros((len(batch_sizes), seeds)) for kind in VARIANTS}
     with settings.bar(total, "batch-size") as bar:

@@ -240,7 +240,11 @@ def test_accuracy(network) -> float:
 def figure(columns: int, width: float = 5.2, height: float = 4.0, title: str = ""):
     """A Figure with ``columns`` side-by-side axes, drawn without pyplot (so it works headless
     and leaves a notebook's backend alone)."""
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError('the experiments draw their plots with matplotlib; install it with:  '
+                          'pip install "minigrad[examples]"') from None
     fig = Figure(figsize=(width * columns, height), layout="constrained")
     axes = fig.subplots(1, columns, squeeze=False)[0]
     if title:

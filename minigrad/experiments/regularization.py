@@ -24,7 +24,7 @@ KEYS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
 
 
 def run(settings) -> Findings:
-    epochs, seeds = (6, 1) if settings.quick else (30, 3)
+    epochs, seeds = (6, 1) if settings.quick else (30, 5)
     per_epoch = steps_for(1, BATCH_SIZE)
     runs = {kind: [] for kind in VARIANTS}
     with settings.bar(len(VARIANTS) * seeds * epochs * per_epoch, "regularization") as bar:
