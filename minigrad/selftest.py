@@ -158,6 +158,12 @@ OP_CASES = {
     F.LogSoftmax: lambda op: [function_case(lambda x, axis=axis: op.apply(x, axis=axis),
                                             signed(3, 4), label=f"axis={axis}")
                               for axis in (0, 1)],
+    F.Linear: lambda op: [function_case(op.apply, signed(2, 5, 4), signed(3, 4, seed=5),
+                                        signed(3, seed=6), label="batch dims (2, 5)")],
+    F.NLLLoss: lambda op: [function_case(
+        lambda x, reduction=reduction: op.apply(x, Tensor(np.array([0, 3, 1])),
+                                                reduction=reduction),
+        signed(3, 4), label=reduction) for reduction in ("mean", "sum", "none")],
 }
 
 
