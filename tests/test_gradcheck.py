@@ -192,8 +192,13 @@ def test_bisection_finds_any_single_wrong_element(data):
             return grad * mg.Tensor(np.cos(ctx.inputs[0].data) * mask)
 
     x = leaf(np.random.default_rng(len(shape)).uniform(0.2, 1.2, shape))
-    result = mg.check_gradients(WrongAtOneElement.apply, [x], fast_mode=True)
-    assert [e.index for e in result.failures[0].worst] == [bad]
+    full = mg.check_gradients(WrongAtOneElement.apply, [x])
+    assert [e.index for e in full.failures[0].worst] == [bad]
+    # One random direction dilutes a single wrong element by about 1/sqrt(size): fast mode may
+    # pass a small error (as PyTorch's does). When it does see the error, bisection must find it.
+    fast = mg.check_gradients(WrongAtOneElement.apply, [x], fast_mode=True)
+    if not fast.ok:
+        assert [e.index for e in fast.failures[0].worst] == [bad]
 
 
 @pytest.mark.parametrize("fast_mode", [False, True], ids=["full", "fast"])
