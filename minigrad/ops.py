@@ -271,8 +271,9 @@ class Mean(Function):
     def backward(ctx, grad):
         (shape,) = ctx.saved_tensors
         axis = ctx.attrs["axis"]
-        expanded = _expand_to_input(grad, shape, axis, ctx.attrs["keepdims"])
-        return expanded / _reduced_count(shape, axis)
+        # Divide while the gradient is still reduction-sized: one full-size array fewer.
+        return _expand_to_input(grad / _reduced_count(shape, axis), shape, axis,
+                                ctx.attrs["keepdims"])
 
 
 class Var(Function):
@@ -291,7 +292,8 @@ class Var(Function):
         centered = x - x.mean(axis=axis, keepdims=True)
         dof = _reduced_count(x.shape, axis) - ddof
         scale = 2.0 / dof if dof > 0 else math.nan  # as NumPy's forward: nan, not an exception
-        return _expand_to_input(grad, x.shape, axis, keepdims) * centered * scale
+        # Scale while the gradient is still reduction-sized: one full-size array fewer.
+        return _expand_to_input(grad * scale, x.shape, axis, keepdims) * centered
 
 
 class Max(Function):
