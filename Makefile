@@ -18,8 +18,10 @@ test: setup-dev graphviz
 benchmark: setup-dev
 	$(BIN)/python benchmarks/run_all.py
 
+# Redraws docs/images and reruns the full experiments into docs/batchnorm.md (several minutes).
 docs: setup graphviz
 	$(BIN)/python docs/make_images.py
+	$(BIN)/python docs/make_results.py
 
 setup: $(VENV)/.installed-examples
 setup-dev: $(VENV)/.installed-dev

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Report", "Section"]
+__all__ = ["Report", "Section", "markdown_table"]
 
 _MIME = {".png": "image/png", ".svg": "image/svg+xml"}
 
@@ -144,6 +144,13 @@ def _html_block(kind, payload) -> str:
     raise ValueError(f"report: unknown block kind {kind!r}")
 
 
+def markdown_table(columns, rows) -> list[str]:
+    """A Markdown table, one line per row."""
+    lines = ["| " + " | ".join(str(c) for c in columns) + " |",
+             "|" + "|".join("---" for _ in columns) + "|"]
+    return lines + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+
+
 def _markdown_block(kind, payload, directory: Path) -> list[str]:
     if kind == "text":
         return [payload]
@@ -154,11 +161,7 @@ def _markdown_block(kind, payload, directory: Path) -> list[str]:
     if kind == "pre":
         return ["```", payload, "```"]
     if kind == "table":
-        columns, rows = payload
-        lines = ["| " + " | ".join(str(c) for c in columns) + " |",
-                 "|" + "|".join("---" for _ in columns) + "|"]
-        lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-        return lines
+        return markdown_table(*payload)
     if kind == "image":
         path, caption = payload
         relative = os.path.relpath(path, directory)

@@ -26,3 +26,23 @@ def test_tutorial_runs_top_to_bottom(capsys):
     assert accuracy > 90
     assert not namespace["result"].ok  # the deliberately wrong Cube backward is caught
     assert namespace["graph"].source.count("->") > 5
+
+
+def test_guide_has_a_results_slot_for_every_experiment():
+    from minigrad.experiments import EXPERIMENTS
+    guide = (DOCS / "batchnorm.md").read_text()
+    for name in EXPERIMENTS:
+        assert f"<!-- experiment:{name} -->" in guide
+        assert f"<!-- /experiment:{name} -->" in guide
+
+
+def test_make_results_replaces_only_between_markers():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_results", DOCS / "make_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = "before\n<!-- experiment:ics -->\nold\n<!-- /experiment:ics -->\nafter\n"
+    filled = module.fill(module.fill(text, "ics", "new"), "ics", "newer")
+    assert filled == "before\n<!-- experiment:ics -->\nnewer\n<!-- /experiment:ics -->\nafter\n"
+    with pytest.raises(SystemExit):
+        module.fill(text, "memory", "x")

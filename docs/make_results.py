@@ -1,0 +1,62 @@
+"""Run the seed's six experiments and write their results into docs/batchnorm.md.
+
+The guide keeps its prose; between each pair of markers
+
+    <!-- experiment:NAME -->
+    <!-- /experiment:NAME -->
+
+this script writes the experiment's verdict, figure and table, so every number in the guide
+comes from a run, not from typing. Figures and numbers go to docs/images/experiments/.
+``python docs/make_results.py`` runs the full experiments (several minutes); ``--quick`` the
+one-minute versions.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from minigrad import experiments
+from minigrad.report import markdown_table
+
+DOCS = Path(__file__).resolve().parent
+GUIDE = DOCS / "batchnorm.md"
+FIGURES = DOCS / "images" / "experiments"
+
+
+def results_block(result) -> str:
+    mark = {True: "reproduced", False: "not reproduced"}.get(result.reproduced, "partly")
+    figure = result.paths["png"].relative_to(DOCS)
+    mode = "quick run" if result.quick else "full run"
+    lines = [f"> **{mark}** — {result.verdict}", "",
+             f"![{result.name}]({figure.as_posix()})", ""]
+    lines += markdown_table(result.columns, result.rows)
+    lines += ["", f"*`minigrad experiment {result.name}` ({mode}, {result.seconds:.0f} s); "
+                  f"all numbers in `{result.paths['json'].relative_to(DOCS).as_posix()}`.*"]
+    return "\n".join(lines)
+
+
+def fill(guide: str, name: str, block: str) -> str:
+    pattern = re.compile(rf"(<!-- experiment:{re.escape(name)} -->\n).*?(<!-- /experiment:"
+                         rf"{re.escape(name)} -->)", flags=re.S)
+    if not pattern.search(guide):
+        raise SystemExit(f"make_results: no markers for experiment {name!r} in {GUIDE}")
+    return pattern.sub(lambda m: m.group(1) + block + "\n" + m.group(2), guide)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the one-minute versions")
+    args = parser.parse_args(argv)
+    guide = GUIDE.read_text()
+    for result in experiments.run_all(FIGURES, quick=args.quick):
+        print(f"{result.name}: {result.verdict}")
+        guide = fill(guide, result.name, results_block(result))
+    GUIDE.write_text(guide)
+    print(f"wrote {GUIDE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
