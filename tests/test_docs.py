@@ -46,3 +46,9 @@ def test_make_results_replaces_only_between_markers():
     assert filled == "before\n<!-- experiment:ics -->\nnewer\n<!-- /experiment:ics -->\nafter\n"
     with pytest.raises(SystemExit):
         module.fill(text, "memory", "x")
+
+
+def test_readme_example_runs(capsys):
+    (block,) = python_blocks((DOCS.parent / "README.md").read_text())
+    exec(compile(block, "README.md", "exec"), {})  # noqa: S102 -- our own docs
+    assert capsys.readouterr().out.strip().endswith("True")
