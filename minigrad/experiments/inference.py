@@ -160,8 +160,7 @@ def _train_mode_accuracy(network, batch_size: int, seed: int) -> float:
     """Test accuracy in train mode: each test batch normalised by its own statistics (on a
     copy, since train mode moves the running statistics)."""
     data = digits()
-    scratch = copy.deepcopy(network)
-    scratch.train()
+    scratch = copy.deepcopy(network).train()
     loader = DataLoader((data.x_test, data.y_test), batch_size=batch_size, shuffle=True,
                         seed=seed, drop_last=True)
     correct = count = 0
@@ -174,8 +173,7 @@ def _train_mode_accuracy(network, batch_size: int, seed: int) -> float:
 
 def _train_mode_error(network) -> str | None:
     """What a batch of one in train mode does: the error message (None if it ran)."""
-    scratch = copy.deepcopy(network)
-    scratch.train()
+    scratch = copy.deepcopy(network).train()
     try:
         with mg.no_grad():
             scratch(mg.Tensor(digits().x_test[:1]))
