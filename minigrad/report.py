@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Report", "Section", "markdown_table"]
+__all__ = ["Report", "Section", "markdown_table", "format_cell"]
 
 _MIME = {".png": "image/png", ".svg": "image/svg+xml"}
 
@@ -103,7 +103,8 @@ class Report:
         return "\n".join(lines)
 
 
-def _cell(value) -> str:
+def format_cell(value) -> str:
+    """How a table cell prints: None as a dash, floats to 4 significant digits."""
     if value is None:
         return "—"
     if isinstance(value, float):
@@ -131,7 +132,7 @@ def _html_block(kind, payload) -> str:
     if kind == "table":
         columns, rows = payload
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(format_cell(v))}</td>" for v in row)
                        + "</tr>" for row in rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     if kind == "image":
@@ -148,7 +149,7 @@ def markdown_table(columns, rows) -> list[str]:
     """A Markdown table, one line per row."""
     lines = ["| " + " | ".join(str(c) for c in columns) + " |",
              "|" + "|".join("---" for _ in columns) + "|"]
-    return lines + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return lines + ["| " + " | ".join(format_cell(v) for v in row) + " |" for row in rows]
 
 
 def _markdown_block(kind, payload, directory: Path) -> list[str]:

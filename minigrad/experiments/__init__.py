@@ -20,9 +20,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..report import format_cell
 from .common import Findings, Settings, float32, one_blas_thread, seed_everything
 
-__all__ = ["EXPERIMENTS", "Experiment", "Result", "run", "run_all", "format_cell"]
+__all__ = ["EXPERIMENTS", "Experiment", "Result", "run", "run_all"]
 
 
 @dataclass(frozen=True)
@@ -123,12 +124,3 @@ def _save(result: Result, fig, out_dir: Path) -> dict:
         writer.writerow(result.columns)
         writer.writerows(result.rows)
     return paths
-
-
-def format_cell(value) -> str:
-    """How a table cell prints: None as a dash, floats to 4 significant digits."""
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
