@@ -43,7 +43,8 @@ class Settings:
 
     def bar(self, total: int, desc: str, unit: str = "step"):
         """A progress bar over ``total`` training steps (silent when progress is off)."""
-        return tqdm(total=total, desc=desc, unit=unit, disable=not self.progress,
+        # disable=None: no bar when output is not a terminal (logs, pipes), as in training.fit.
+        return tqdm(total=total, desc=desc, unit=unit, disable=None if self.progress else True,
                     leave=False, dynamic_ncols=True)
 
 
