@@ -156,9 +156,8 @@ def _markdown_block(kind, payload, directory: Path) -> list[str]:
     if kind == "text":
         return [payload]
     if kind == "verdict":
-        text, reproduced = payload
-        mark = {True: "reproduced", False: "not reproduced"}.get(reproduced, "mixed")
-        return [f"> **{mark}** — {text}"]
+        text, _ = payload
+        return [f"> {text}"]
     if kind == "pre":
         return ["```", payload, "```"]
     if kind == "table":

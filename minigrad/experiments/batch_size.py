@@ -81,7 +81,7 @@ def _plot(batch_sizes, accuracy: dict, epochs: int):
     seeds = next(iter(accuracy.values())).shape[1]
     spread = f"; band: range over {seeds} seeds" if seeds > 1 else ""
     fig, (ax,) = figure(1, width=7.5, height=4.6, title=(
-        f"Test accuracy vs batch size, {epochs} epoch{'s' * (epochs > 1)} each "
+        f"Test accuracy vs batch size, {epochs} epoch{'s' * (epochs > 1)} each\n"
         f"(ReLU MLP on digits{spread})"))
     for kind, per_seed in accuracy.items():
         mean = 100 * per_seed.mean(axis=1)
