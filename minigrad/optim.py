@@ -1,9 +1,10 @@
 """Optimizers (SGD, Adam) and learning-rate schedules (StepLR, CosineAnnealingLR).
 
 The update rules are PyTorch's, written in the same order of operations, so a minigrad model
-and a PyTorch model that start equal stay equal step after step. Updates work on the
-parameters' NumPy arrays in place: an update is not part of any graph, and modules keep
-holding the same Parameter objects.
+and a PyTorch model that start equal stay equal step after step -- up to the last bit: PyTorch
+computes ``a + alpha * b`` with one fused multiply-add (one rounding) where the CPU has it,
+NumPy with two. Updates work on the parameters' NumPy arrays in place: an update is not part
+of any graph, and modules keep holding the same Parameter objects.
 """
 from __future__ import annotations
 
