@@ -116,7 +116,7 @@ def main() -> None:
             steps["torch"] = autograd_step(lambda a: torch.tensor(a, requires_grad=True),
                                            torch_forward, arrays)
         check_agreement(name, steps)
-        seconds = median_times(steps, min_rounds=2000, min_total=1.5, warmup=200)
+        seconds = median_times(steps, min_rounds=30, min_total=1.5, warmup=200, number=200)
         micro = {library: s * 1e6 for library, s in seconds.items()}
         row = [name, op_count, f"{micro['numpy']:.1f}", f"{micro['minigrad']:.1f}",
                f"{micro['minigrad'] / op_count:.1f}"]

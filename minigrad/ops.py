@@ -427,12 +427,15 @@ class MatMul(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        grad_a = grad @ _swap_last(b) if need_a else None
-        grad_b = _swap_last(a) @ grad if need_b else None
+        # Shapes already agree (equal batch dims): MatMul directly, without matmul()'s checks.
+        grad_a = MatMul.apply(grad, _swap_last(b)) if need_a else None
+        grad_b = MatMul.apply(_swap_last(a), grad) if need_b else None
         return grad_a, grad_b
 
 
 def _swap_last(x: Tensor) -> Tensor:
+    if x.ndim == 2:
+        return x.T
     axes = list(range(x.ndim))
     axes[-2:] = axes[-1], axes[-2]
     return x.transpose(tuple(axes))
@@ -542,9 +545,10 @@ def _resolve_shape(shape, size):
 
 
 def transpose(x: Tensor, axes) -> Tensor:
+    ndim = x.data.ndim
     if axes is None:
-        axes = tuple(reversed(range(x.ndim)))
-    if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)):
+        return Transpose.apply(x, axes=tuple(range(ndim - 1, -1, -1))) if ndim > 1 else x
+    if sorted(a % ndim if ndim else a for a in axes) != list(range(ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} dims "
                          f"of a tensor of shape {x.shape}")
     axes = tuple(a % x.ndim for a in axes)
@@ -581,11 +585,14 @@ def matmul(a, b) -> Tensor:
                          f"last dim of b)")
     a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
     b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
-    try:
-        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-    except ValueError:
-        raise ValueError(f"matmul: the batch dims of shapes {a.shape} and {b.shape} cannot be "
-                         f"broadcast together (all but the last two dims)") from None
+    if a2.shape[:-2] == b2.shape[:-2]:  # the common case (2-D): nothing to broadcast
+        batch = a2.shape[:-2]
+    else:
+        try:
+            batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: the batch dims of shapes {a.shape} and {b.shape} cannot "
+                             f"be broadcast together (all but the last two dims)") from None
     if a2.shape[:-2] != batch or b2.shape[:-2] != batch:
         a2, b2 = (broadcast_to(t, batch + t.shape[-2:]) if t.requires_grad else t
                   for t in (a2, b2))
