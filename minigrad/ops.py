@@ -9,6 +9,7 @@ gradient is summed back to its operand's shape.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 
@@ -244,8 +245,8 @@ def _reduced_count(shape, axis) -> int:
 def _expand_to_input(grad: Tensor, shape, axis, keepdims) -> Tensor:
     """Undo a reduction's shape change: put the reduced axes back, then broadcast."""
     if not keepdims and axis is not None:  # (a full reduction's 0-d grad broadcasts as it is)
-        kept = tuple(1 if axis is None or i in axis else n for i, n in enumerate(shape))
-        grad = grad.reshape(kept)
+        kept = tuple(1 if i in axis else n for i, n in enumerate(shape))
+        grad = Reshape.apply(grad, shape=kept)
     return broadcast_to(grad, shape)
 
 
@@ -359,7 +360,10 @@ class BroadcastTo(Function):
         leading = grad.ndim - len(shape)
         axes = tuple(range(leading)) + tuple(
             leading + i for i, n in enumerate(shape) if n == 1 and grad.shape[leading + i] != 1)
-        return grad.sum(axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
+        # The axes are already normalised: apply the ops directly, skipping their checks.
+        if axes:
+            grad = Sum.apply(grad, axis=axes, keepdims=True)
+        return grad if grad.shape == shape else Reshape.apply(grad, shape=shape)
 
 
 def _is_basic_index(index) -> bool:
@@ -466,12 +470,16 @@ def _operand(value, like):
 
 
 def broadcast_shape(op_name: str, *shapes) -> tuple:
-    try:
-        return np.broadcast_shapes(*shapes)
-    except ValueError:
-        listed = " and ".join(str(tuple(s)) for s in shapes)
-        raise ValueError(f"{op_name}: shapes {listed} cannot be broadcast together "
-                         f"(NumPy rules: trailing dims must be equal or 1)") from None
+    """NumPy's broadcast result shape (np.broadcast_shapes, minus its Python overhead)."""
+    result = []
+    for dims in itertools.zip_longest(*(reversed(s) for s in shapes), fillvalue=1):
+        sizes = {n for n in dims if n != 1}
+        if len(sizes) > 1:
+            listed = " and ".join(str(tuple(s)) for s in shapes)
+            raise ValueError(f"{op_name}: shapes {listed} cannot be broadcast together "
+                             f"(NumPy rules: trailing dims must be equal or 1)")
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(reversed(result))
 
 
 def _broadcast_operands(op_name: str, *operands):

@@ -5,6 +5,8 @@ import traceback
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad.autograd import backpropagate, module_scope, topological_order
@@ -474,3 +476,16 @@ def test_integer_constants_take_the_float_dtype():
     assert mg.concatenate([x, [1.0]]).dtype == np.float32
     assert mg.stack([x, np.ones(3)]).dtype == np.float32
     assert (mg.Tensor([1, 2]) * mg.Tensor([3, 4])).dtype == np.int64
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 3), max_size=4).map(tuple), min_size=1, max_size=3))
+def test_broadcast_shape_agrees_with_numpy(shapes):
+    from minigrad.ops import broadcast_shape
+    try:
+        expected = np.broadcast_shapes(*shapes)
+    except ValueError:
+        with pytest.raises(ValueError, match="cannot be broadcast together"):
+            broadcast_shape("op", *shapes)
+    else:
+        assert broadcast_shape("op", *shapes) == expected
