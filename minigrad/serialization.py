@@ -53,6 +53,10 @@ def save(state_dict, path) -> None:
             np.savez(file, **arrays)
             file.flush()
             os.fsync(file.fileno())
+        # mkstemp makes the file private (0600); give it the permissions open() would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

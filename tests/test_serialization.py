@@ -187,3 +187,12 @@ def test_mismatched_checkpoint_is_refused_before_anything_is_assigned(tmp_path):
     with pytest.raises(RuntimeError, match="missing keys: 1.running_var"):
         model.load_state_dict(state)
     _assert_unchanged(model, before)
+
+
+def test_saved_checkpoint_has_ordinary_file_permissions(tmp_path):
+    import os
+    path = tmp_path / "model.npz"
+    mg.save({"w": np.zeros(2)}, path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
