@@ -19,9 +19,9 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width:
 h1 { font-size: 1.8rem; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
 table { border-collapse: collapse; margin: .8rem 0; font-size: .9rem; display: block;
         overflow-x: auto; max-width: 100%; }
-th, td { border: 1px solid #ccc; padding: .25rem .55rem; text-align: right; white-space: nowrap; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
-pre { background: #f7f7f7; padding: .7rem; overflow-x: auto; font-size: .8rem; }
+th, td { border: 1px solid #ccc; padding: .25rem .55rem; text-align: left; }
+th { background: #f3f3f3; } td.number { text-align: right; white-space: nowrap; }
+pre { background: #f7f7f7; padding: .7rem; white-space: pre-wrap; font-size: .8rem; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: .85rem; color: #555; }
 .verdict { padding: .4rem .7rem; border-left: 4px solid #888; background: #fafafa; }
@@ -121,6 +121,17 @@ def _inline(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
+def _html_cell(text: str) -> str:
+    """A table cell; numbers (also 97.3%, 2.5x, 1.2e-08) are right-aligned to line up."""
+    try:
+        float(text.rstrip("%x"))
+        number = True
+    except ValueError:
+        number = False
+    return f"<td class='number'>{html.escape(text)}</td>" if number else \
+        f"<td>{html.escape(text)}</td>"
+
+
 def _html_block(kind, payload) -> str:
     if kind == "text":
         return f"<p>{_inline(payload)}</p>"
@@ -132,8 +143,8 @@ def _html_block(kind, payload) -> str:
     if kind == "table":
         columns, rows = payload
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(format_cell(v))}</td>" for v in row)
-                       + "</tr>" for row in rows)
+        body = "".join("<tr>" + "".join(_html_cell(format_cell(v)) for v in row) + "</tr>"
+                       for row in rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     if kind == "image":
         path, caption = payload
