@@ -115,6 +115,13 @@ class Function:
     _saved: tuple = ()
     _returned = _output = None
 
+    # An op whose backward uses only what NumPy arrays and Tensors share -- operators, .sum,
+    # .reshape, .transpose, .T, other ops' apply -- sets this. Its first-order backward (no
+    # create_graph, so nothing to record) then gets and returns plain arrays: the same formula,
+    # without a Tensor and a graph check per intermediate. With create_graph it gets Tensors.
+    # The library's ops set it; a custom Function's backward always gets Tensors.
+    runs_on_arrays = False
+
     @staticmethod
     def forward(ctx, *args, **attrs):
         raise NotImplementedError
@@ -180,6 +187,10 @@ class Function:
 
     @property
     def saved_tensors(self) -> tuple:
+        if self.runs_on_arrays and not _grad_enabled:  # a first-order backward: see above
+            return tuple(self._arrays[index] if index is not None else
+                         self._output if item is self._returned else item
+                         for index, item in self._saved)
         out = []
         for index, item in self._saved:
             if index is not None:
@@ -252,6 +263,10 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_
             out_grad = pending.pop(node, None)
             if out_grad is None:  # no path from the root reached this node with a gradient
                 continue
+            if node.runs_on_arrays and not create_graph:
+                out_grad = out_grad.data if type(out_grad) is Tensor else out_grad
+            elif type(out_grad) is not Tensor:
+                out_grad = Tensor._make(out_grad, False, None)
             in_grads = node.backward(node, out_grad)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
@@ -263,11 +278,12 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_
                 if in_grad is None or not needs[index]:
                     continue
                 tensor = inputs[index]
-                if (type(in_grad) is not Tensor or in_grad.data.shape != tensor.data.shape
-                        or in_grad.data.dtype != tensor.data.dtype):
+                data = in_grad.data if type(in_grad) is Tensor else in_grad
+                if (type(data) is not np.ndarray or data.shape != tensor.data.shape
+                        or data.dtype != tensor.data.dtype):
                     in_grad = _conform_gradient(node, index, tensor, in_grad)
                 if on_edge is not None:
-                    on_edge(node, index, tensor, in_grad)
+                    on_edge(node, index, tensor, _as_tensor(in_grad))
                 parent = tensor.grad_fn
                 if parent is None:
                     key, target = id(tensor), leaf_grads
@@ -278,7 +294,12 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_
                 target[key] = in_grad if so_far is None else so_far + in_grad
     finally:
         _grad_enabled = previous_mode
-    return {leaves[key]: g for key, g in leaf_grads.items()}
+    return {leaves[key]: _as_tensor(g) for key, g in leaf_grads.items()}
+
+
+def _as_tensor(grad) -> Tensor:
+    """A gradient as a Tensor (an array-running backward hands out plain arrays)."""
+    return grad if isinstance(grad, Tensor) else Tensor._make(grad, False, None)
 
 
 def grad(output: Tensor, inputs, grad_output=None, *, create_graph: bool = False) -> tuple:

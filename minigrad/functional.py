@@ -7,7 +7,7 @@ data movement behind ``conv2d``) and ``FusedBatchNorm`` (``batch_norm(..., fused
 node with the closed-form backward, next to the composed graph it must agree with). Where their
 backward formula is written with operators only, it runs on the NumPy arrays in an ordinary
 backward and on Tensors -- differentiable again -- under ``backward(create_graph=True)`` (see
-``_backward_operands``).
+``Function.runs_on_arrays``).
 
 Also reachable as ``minigrad.nn.functional``; conventionally imported as ``F``.
 """
@@ -47,22 +47,6 @@ def _check_parameters(op_name: str, x: Tensor, expected_shape: tuple | None, **t
         if t.dtype != x.dtype:
             raise TypeError(f"{op_name}: the input is {x.dtype} but {name} is {t.dtype}; convert "
                             f"one of them (module.to(np.{x.dtype}) or x.astype(np.{t.dtype}))")
-
-
-def _backward_operands(*tensors):
-    """What a backward computes with: the Tensors themselves when it must be differentiable
-    (``backward(create_graph=True)`` records it), else their NumPy arrays -- the same formula
-    then runs as plain NumPy, with no graph bookkeeping."""
-    if is_grad_enabled():
-        return tensors
-    return tuple(t if t is None else t.data for t in tensors)
-
-
-def _gradients(grads, needs_input_grad) -> tuple:
-    """One Tensor (or None) per input, from gradients computed by ``_backward_operands``."""
-    return tuple(None if g is None or not need else
-                 g if isinstance(g, Tensor) else Tensor._make(g, False, None)
-                 for g, need in zip(grads, needs_input_grad))
 
 
 def _check_reduction(reduction: str, op_name: str) -> None:
@@ -110,6 +94,8 @@ class Linear(Function):
     """``x @ weight.T + bias`` as one op (PyTorch's addmm): a layer is one node, not four
     (transpose, matmul, broadcast, add), which matters for small, fast layers."""
 
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
@@ -120,12 +106,12 @@ class Linear(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        grad, x, weight = _backward_operands(grad, *ctx.saved_tensors)
+        x, weight = ctx.saved_tensors
         need_x, need_weight, need_bias = ctx.needs_input_grad
         rows = grad.reshape(-1, grad.shape[-1])  # every leading dim is a batch dim
-        return _gradients((grad @ weight if need_x else None,
-                           rows.T @ x.reshape(-1, x.shape[-1]) if need_weight else None,
-                           rows.sum(axis=0) if need_bias else None), ctx.needs_input_grad)
+        return (grad @ weight if need_x else None,
+                rows.T @ x.reshape(-1, x.shape[-1]) if need_weight else None,
+                rows.sum(axis=0) if need_bias else None)
 
 
 class LogSoftmax(Function):
@@ -194,6 +180,8 @@ class NLLLoss(Function):
     """The negative log-likelihood of the labels, -log_probs[i, labels[i]], averaged, summed or
     per sample (``reduction``): with log_softmax below it, the cross-entropy."""
 
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, log_probs, labels, reduction):
         losses = -log_probs[np.arange(len(labels)), labels]
@@ -208,10 +196,9 @@ class NLLLoss(Function):
         pattern = np.zeros(log_probs.shape, dtype=log_probs.dtype)
         pattern[np.arange(len(labels.data)), labels.data] = (
             -1.0 / len(labels.data) if ctx.attrs["reduction"] == "mean" else -1.0)
-        (grad,) = _backward_operands(grad)
         if ctx.attrs["reduction"] == "none":
             grad = grad.reshape(-1, 1)
-        return _gradients((grad * pattern, None), ctx.needs_input_grad)
+        return grad * pattern, None
 
 
 def mse_loss(input, target, reduction: str = "mean") -> Tensor:
@@ -255,6 +242,8 @@ class Im2Col(Function):
     shape (N * OH * OW, C * KH * KW). A linear op whose backward is Col2Im (and vice versa), so
     convolution can be differentiated any number of times."""
 
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding):
         ctx.save_for_backward(x.shape)
@@ -274,6 +263,8 @@ class Im2Col(Function):
 class Col2Im(Function):
     """The adjoint of Im2Col: add every row back onto the patch of the image it came from
     (overlapping patches add up)."""
+
+    runs_on_arrays = True
 
     @staticmethod
     def forward(ctx, cols, image_shape, kernel_size, stride, padding):
@@ -480,6 +471,8 @@ class FusedBatchNorm(Function):
     running statistics are updated in place when training. With ``create_graph=True`` the
     backward rebuilds x_hat from x with Tensor ops, so second derivatives are exact too."""
 
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         shape = _channel_shape(x)
@@ -507,11 +500,9 @@ class FusedBatchNorm(Function):
                 mean, var = _moments(x, _channel_axes(x.ndim))
                 invstd = 1.0 / (var + ctx.attrs["eps"]).sqrt()
             x_hat = (x - mean) * invstd
-        grad, weight, x_hat, invstd = _backward_operands(grad, weight, x_hat, invstd)
         scale = invstd if weight is None else invstd * weight.reshape(_channel_shape(x))
         grad_x, grad_weight, grad_bias = _batch_norm_grads(grad, x_hat, scale, training)
-        return _gradients((grad_x, grad_weight.reshape(-1), grad_bias.reshape(-1)),
-                          ctx.needs_input_grad) + (None, None)
+        return grad_x, grad_weight.reshape(-1), grad_bias.reshape(-1), None, None
 
 
 # ----------------------------------------------------------------------------------------------

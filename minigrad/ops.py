@@ -17,7 +17,7 @@ import numpy as np
 
 from . import autograd
 from .autograd import Function
-from .tensor import Tensor
+from .tensor import Tensor, _raw
 
 __all__ = ["concatenate", "stack", "where"]
 
@@ -29,6 +29,8 @@ _SMALL = 4096  # elements; below this, copying beats NumPy's Python-level view m
 # ----------------------------------------------------------------------------------------------
 
 class Add(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, a, b):
         return a + b
@@ -39,6 +41,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, a, b):
         return a - b
@@ -49,6 +53,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -62,6 +68,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -77,6 +85,8 @@ class Div(Function):
 
 
 class Neg(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x):
         return -x
@@ -89,6 +99,8 @@ class Neg(Function):
 class Pow(Function):
     """``base ** exponent``; either may be a tensor or a number."""
 
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, base, exponent):
         out = np.power(base, exponent)
@@ -100,17 +112,19 @@ class Pow(Function):
         base, exponent, out = ctx.saved_tensors
         need_base, need_exponent = ctx.needs_input_grad
         grad_base = None
-        if need_base and not isinstance(exponent, Tensor) and exponent == 0:
+        if need_base and isinstance(exponent, numbers.Number) and exponent == 0:
             grad_base = grad * 0.0  # x**0 is constant, even at x = 0 (where 0 * 0**-1 is nan)
         elif need_base:
             grad_base = grad * exponent * base ** (exponent - 1)
-            if isinstance(exponent, Tensor):
-                grad_base = where(exponent.data != 0, grad_base, 0.0)
-        grad_exponent = grad * out * base.log() if need_exponent else None
+            if not isinstance(exponent, numbers.Number):  # a tensor (or array) of exponents
+                grad_base = Where.apply(_raw(exponent) != 0, grad_base, 0.0)
+        grad_exponent = grad * out * Log.apply(base) if need_exponent else None
         return grad_base, grad_exponent
 
 
 class Exp(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x):
         out = np.exp(x)
@@ -124,6 +138,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -136,6 +152,8 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x):
         out = np.sqrt(x)
@@ -151,6 +169,8 @@ class Sqrt(Function):
 class Abs(Function):
     """|x|; the gradient at 0 is 0 (the subgradient NumPy's ``sign`` picks)."""
 
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(np.sign(x))
@@ -163,6 +183,8 @@ class Abs(Function):
 
 
 class Tanh(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x):
         out = np.tanh(x)
@@ -176,6 +198,8 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x):
         # 1 / (1 + e^-x) = exp(-log(1 + e^-x)): logaddexp neither overflows for large |x| nor
@@ -193,6 +217,8 @@ class Sigmoid(Function):
 class Relu(Function):
     """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
 
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x):
         positive = x > 0
@@ -207,6 +233,8 @@ class Relu(Function):
 
 class Where(Function):
     """``condition ? a : b``; the condition is a constant mask, not differentiated."""
+
+    runs_on_arrays = True
 
     @staticmethod
     def forward(ctx, condition, a, b):
@@ -223,6 +251,8 @@ class Where(Function):
 
 
 class Cast(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x, dtype):
         ctx.save_for_backward(x.dtype)
@@ -242,15 +272,29 @@ def _reduced_count(shape, axis) -> int:
     return math.prod(shape) if axis is None else math.prod(shape[a] for a in axis)
 
 
-def _expand_to_input(grad: Tensor, shape, axis, keepdims) -> Tensor:
-    """Undo a reduction's shape change: put the reduced axes back, then broadcast."""
+def _expand_to_input(grad, shape, axis, keepdims):
+    """Undo a reduction's shape change: put the reduced axes back, then broadcast. (A Tensor, or
+    an array in a first-order backward: see Function.runs_on_arrays.)"""
     if not keepdims and axis is not None:  # (a full reduction's 0-d grad broadcasts as it is)
-        kept = tuple(1 if i in axis else n for i, n in enumerate(shape))
-        grad = Reshape.apply(grad, shape=kept)
+        grad = grad.reshape(tuple(1 if i in axis else n for i, n in enumerate(shape)))
+    if isinstance(grad, (np.ndarray, np.generic)):
+        return _broadcast_array(grad, shape)
     return broadcast_to(grad, shape)
 
 
+def _broadcast_array(x, shape):
+    """``np.broadcast_to(x, shape)``, which costs ~3 us of Python: small results are copied
+    instead (~0.4 us); large ones stay read-only views (no memory; nothing writes into them)."""
+    if math.prod(shape) <= _SMALL:
+        out = np.empty(shape, dtype=x.dtype)
+        out[...] = x
+        return out
+    return np.broadcast_to(x, shape)
+
+
 class Sum(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         ctx.save_for_backward(x.shape)
@@ -263,6 +307,8 @@ class Sum(Function):
 
 
 class Mean(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         ctx.save_for_backward(x.shape)
@@ -280,6 +326,8 @@ class Mean(Function):
 class Var(Function):
     """Variance, two-pass (mean first, then squared deviations) as in ``np.var``, so data far
     from zero (1e8 + noise) keeps its precision."""
+
+    runs_on_arrays = True
 
     @staticmethod
     def forward(ctx, x, axis, keepdims, ddof):
@@ -301,6 +349,8 @@ class Max(Function):
     """Maximum. Ties split the gradient equally among the tied elements (like ``torch.amax``),
     so the gradient is the same whichever of them one calls "the" maximum."""
 
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         out = x.max(axis=axis, keepdims=True)
@@ -319,6 +369,8 @@ class Max(Function):
 # ----------------------------------------------------------------------------------------------
 
 class Reshape(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x, shape):
         ctx.save_for_backward(x.shape)
@@ -331,6 +383,8 @@ class Reshape(Function):
 
 
 class Transpose(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x, axes):
         return np.transpose(x, axes)
@@ -344,15 +398,12 @@ class BroadcastTo(Function):
     """Repeat along new leading axes and along axes of length 1. Its backward -- summing the
     gradient over those axes -- is the library's one place that un-broadcasts."""
 
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x, shape):
         ctx.save_for_backward(x.shape)
-        if math.prod(shape) <= _SMALL:
-            # np.broadcast_to costs ~3 us of Python; a small copy is ~0.4 us.
-            out = np.empty(shape, dtype=x.dtype)
-            out[...] = x
-            return out
-        return np.broadcast_to(x, shape)  # a view: no memory for large broadcasts
+        return _broadcast_array(x, shape)
 
     @staticmethod
     def backward(ctx, grad):
@@ -360,10 +411,9 @@ class BroadcastTo(Function):
         leading = grad.ndim - len(shape)
         axes = tuple(range(leading)) + tuple(
             leading + i for i, n in enumerate(shape) if n == 1 and grad.shape[leading + i] != 1)
-        # The axes are already normalised: apply the ops directly, skipping their checks.
         if axes:
-            grad = Sum.apply(grad, axis=axes, keepdims=True)
-        return grad if grad.shape == shape else Reshape.apply(grad, shape=shape)
+            grad = grad.sum(axis=axes, keepdims=True)
+        return grad if grad.shape == shape else grad.reshape(shape)
 
 
 def _is_basic_index(index) -> bool:
@@ -373,6 +423,8 @@ def _is_basic_index(index) -> bool:
 
 
 class GetItem(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x, index):
         ctx.save_for_backward(x.shape)
@@ -387,6 +439,8 @@ class GetItem(Function):
 class ScatterAdd(Function):
     """Zeros of ``shape`` with ``values`` added at ``index``; repeated indices accumulate. The
     backward of indexing, and indexing is in turn its backward."""
+
+    runs_on_arrays = True
 
     @staticmethod
     def forward(ctx, values, index, shape):
@@ -403,9 +457,11 @@ class ScatterAdd(Function):
 
 
 class Concatenate(Function):
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, *arrays, axis):
-        ctx.save_for_backward(np.cumsum([a.shape[axis] for a in arrays]))
+        ctx.save_for_backward(tuple(itertools.accumulate(a.shape[axis] for a in arrays)))
         return np.concatenate(arrays, axis=axis)
 
     @staticmethod
@@ -413,14 +469,16 @@ class Concatenate(Function):
         (ends,) = ctx.saved_tensors
         axis = ctx.attrs["axis"]
         lead = (slice(None),) * axis
-        starts = [0] + [int(e) for e in ends.data[:-1]]
-        return tuple(grad[lead + (slice(start, int(end)),)] if need else None
-                     for start, end, need in zip(starts, ends.data, ctx.needs_input_grad))
+        starts = (0,) + ends[:-1]
+        return tuple(grad[lead + (slice(start, end),)] if need else None
+                     for start, end, need in zip(starts, ends, ctx.needs_input_grad))
 
 
 class MatMul(Function):
     """Matrix product of operands with at least 2 dims and equal batch dims (``matmul`` below
     handles 1-D operands and batch broadcasting with explicit reshape/broadcast nodes)."""
+
+    runs_on_arrays = True
 
     @staticmethod
     def forward(ctx, a, b):
@@ -431,13 +489,12 @@ class MatMul(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        # Shapes already agree (equal batch dims): MatMul directly, without matmul()'s checks.
-        grad_a = MatMul.apply(grad, _swap_last(b)) if need_a else None
-        grad_b = MatMul.apply(_swap_last(a), grad) if need_b else None
+        grad_a = grad @ _swap_last(b) if need_a else None
+        grad_b = _swap_last(a) @ grad if need_b else None
         return grad_a, grad_b
 
 
-def _swap_last(x: Tensor) -> Tensor:
+def _swap_last(x):
     if x.ndim == 2:
         return x.T
     axes = list(range(x.ndim))
