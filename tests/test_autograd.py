@@ -489,3 +489,42 @@ def test_broadcast_shape_agrees_with_numpy(shapes):
             broadcast_shape("op", *shapes)
     else:
         assert broadcast_shape("op", *shapes) == expected
+
+
+def test_custom_function_backward_always_gets_tensors():
+    """Library ops may run a first-order backward on plain arrays (runs_on_arrays); a user's
+    Function is written against Tensors and must always get them, as the contract says."""
+    seen = []
+
+    class Spy(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * 2.0
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            seen.append((type(grad), type(x)))
+            return grad * 2.0
+
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    (Spy.apply(x * 3.0).exp()).sum().backward()
+    mg.grad(Spy.apply(x).sum(), [x], create_graph=True)
+    assert seen == [(mg.Tensor, mg.Tensor)] * 2
+
+
+def test_first_order_gradients_agree_with_the_differentiable_backward():
+    """The same backward formulas run on arrays (first order) and on Tensors (create_graph)."""
+    rng = np.random.default_rng(3)
+    x = mg.tensor(rng.uniform(0.5, 2.0, (3, 4)), requires_grad=True)
+    w = mg.tensor(rng.standard_normal((4, 2)), requires_grad=True)
+
+    def f():
+        h = (x @ w).tanh() + x[:, :2] ** 2 - x.var(axis=0, keepdims=True)[:, 1:3]
+        return (mg.concatenate([h, x.sqrt()], axis=1).max(axis=1) * x.mean()).sum()
+
+    fast = mg.grad(f(), [x, w])
+    differentiable = mg.grad(f(), [x, w], create_graph=True)
+    for a, b in zip(fast, differentiable):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-12, atol=1e-14)
