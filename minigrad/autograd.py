@@ -257,12 +257,16 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_
     leaves: dict = {}      # id(leaf) -> leaf
     leaf_grads: dict = {}  # id(leaf) -> its gradient so far
     pending = {root.grad_fn: grad}  # node -> gradient of the node's output so far
+    # Sums this pass made and has not handed to anyone yet: adding the next path's gradient
+    # into one of them in place saves a full-size array (only for arrays, never Tensors).
+    own_sums: set = set()
     previous_mode, _grad_enabled = _grad_enabled, create_graph
     try:
         for node in topological_order(root.grad_fn):
             out_grad = pending.pop(node, None)
             if out_grad is None:  # no path from the root reached this node with a gradient
                 continue
+            own_sums.discard(id(out_grad))
             if node.runs_on_arrays and not create_graph:
                 out_grad = out_grad.data if type(out_grad) is Tensor else out_grad
             elif type(out_grad) is not Tensor:
@@ -291,7 +295,14 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_
                 else:
                     key, target = parent, pending
                 so_far = target.get(key)
-                target[key] = in_grad if so_far is None else so_far + in_grad
+                if so_far is None:
+                    target[key] = in_grad
+                elif id(so_far) in own_sums and type(in_grad) is np.ndarray:
+                    so_far += in_grad
+                else:
+                    target[key] = so_far = so_far + in_grad
+                    if type(so_far) is np.ndarray:
+                        own_sums.add(id(so_far))
     finally:
         _grad_enabled = previous_mode
     return {leaves[key]: _as_tensor(g) for key, g in leaf_grads.items()}

@@ -341,8 +341,10 @@ class Var(Function):
         centered = x - x.mean(axis=axis, keepdims=True)
         dof = _reduced_count(x.shape, axis) - ddof
         scale = 2.0 / dof if dof > 0 else math.nan  # as NumPy's forward: nan, not an exception
-        # Scale while the gradient is still reduction-sized: one full-size array fewer.
-        return _expand_to_input(grad * scale, x.shape, axis, keepdims) * centered
+        # Scale while the gradient is still reduction-sized, and multiply into the fresh
+        # ``centered`` (in place on arrays; a new node on Tensors): two full-size arrays fewer.
+        centered *= _expand_to_input(grad * scale, x.shape, axis, keepdims)
+        return centered
 
 
 class Max(Function):
