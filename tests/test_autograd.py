@@ -528,3 +528,19 @@ def test_first_order_gradients_agree_with_the_differentiable_backward():
     differentiable = mg.grad(f(), [x, w], create_graph=True)
     for a, b in zip(fast, differentiable):
         np.testing.assert_allclose(a.data, b.data, rtol=1e-12, atol=1e-14)
+
+
+def test_summing_paths_in_place_never_touches_a_shared_gradient():
+    """Backward adds a third path's gradient into a sum it made itself; the gradient arrays it
+    was handed (here one array, given by Add to both inputs, and the caller's) stay unchanged."""
+    x = mg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    a = x * 1.5
+    b = (a + a) + a
+    upstream = np.full((2, 3), 2.0)
+    b.backward(mg.tensor(upstream))
+    np.testing.assert_array_equal(x.grad.data, np.full((2, 3), 9.0))
+    np.testing.assert_array_equal(upstream, np.full((2, 3), 2.0))
+    c = (a + a) * a  # the same array reaches a by two routes and is then reused
+    x.grad = None
+    c.sum().backward()
+    np.testing.assert_allclose(x.grad.data, 1.5 * (2 * a.data + 2 * a.data))
