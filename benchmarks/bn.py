@@ -79,7 +79,9 @@ def main() -> int:
         expected = reference()
         for name, step in steps.items():
             check_agreement(f"{name} at {(n, c)}", step(), expected)
-        times = median_times(steps, calls=3)
+        # Small sizes take a fraction of a millisecond: time loops of calls, so that each sample
+        # measures warm, back-to-back calls rather than the cache misses of the switch.
+        times = median_times(steps, calls=3, number=max(1, 2_000_000 // x.size))
         base = times["numpy reference"]
         for name, seconds in times.items():
             kind = name.split()[-1]
