@@ -24,7 +24,6 @@ called with (``ctx.attrs``, shown by the graph drawer) and what forward saved.
 from __future__ import annotations
 
 import contextlib
-import threading
 
 import numpy as np
 
@@ -41,7 +40,6 @@ _grad_enabled = True
 # The modules whose forward is running, outermost first; every node created records it (as
 # ``node.scope``) so the graph drawer can cluster ops by module.
 _scope: tuple = ()
-_lock = threading.Lock()
 
 
 def is_grad_enabled() -> bool:

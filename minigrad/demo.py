@@ -92,12 +92,12 @@ def train_section(report: Report, out: Path, epochs: int, progress: bool) -> boo
 
 
 def _training_figure(history, path: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from .experiments.common import figure
 
     epochs = [r.epoch for r in history]
-    fig, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, (loss_ax, accuracy_ax) = figure(2, width=4.5, height=3.4)
     loss_ax.plot(epochs, [r.train_loss for r in history], "o-", label="train")
     loss_ax.plot(epochs, [r.test_loss for r in history], "s-", label="test")
     loss_ax.set(title="cross-entropy loss", xlabel="epoch", yscale="log")
@@ -105,17 +105,15 @@ def _training_figure(history, path: Path) -> Path:
     accuracy_ax.plot(epochs, [100 * r.test_accuracy for r in history], "s-", label="test")
     accuracy_ax.set(title="accuracy (%)", xlabel="epoch")
     for ax in (loss_ax, accuracy_ax):
-        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs only
         ax.legend()
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     fig.savefig(path.with_suffix(".svg"))
-    plt.close(fig)
     return path
 
 
 def gradcheck_section(report: Report) -> bool:
-    from .selftest import check_all, format_table
+    from .selftest import check_all, format_error, format_table
 
     rows = [row for pattern in ("BatchNorm", "batch_norm", "LayerNorm", "layer_norm",
                                 "GroupNorm", "group_norm")
@@ -126,13 +124,9 @@ def gradcheck_section(report: Report) -> bool:
                  "(eps 1e-6; an element fails when |analytic − numeric| > 1e-5 + 1e-3·|numeric|), "
                  "and the functions also to second order. Run `minigrad gradcheck` for every op.")
     section.table(["name", "shapes", "max rel. error", "2nd order", "result"],
-                  [[row.name, row.shapes, _error(row.first), _error(row.second),
+                  [[row.name, row.shapes, format_error(row.first), format_error(row.second),
                     "pass" if row.ok else "FAIL"] for row in rows])
     return all(row.ok for row in rows)
-
-
-def _error(result):
-    return "—" if result is None else f"{result.max_rel_error:.1e}"
 
 
 def graph_section(report: Report, out: Path) -> bool:

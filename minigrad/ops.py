@@ -616,10 +616,10 @@ def transpose(x: Tensor, axes) -> Tensor:
     if axes is None:
         return Transpose.apply(x, axes=tuple(range(ndim - 1, -1, -1))) if ndim > 1 else x
     if sorted(a % ndim if ndim else a for a in axes) != list(range(ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} dims "
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {ndim} dims "
                          f"of a tensor of shape {x.shape}")
-    axes = tuple(a % x.ndim for a in axes)
-    if axes == tuple(range(x.ndim)):
+    axes = tuple(a % ndim for a in axes)
+    if axes == tuple(range(ndim)):
         return x
     return Transpose.apply(x, axes=axes)
 

@@ -17,7 +17,7 @@ import pkgutil
 import time
 import traceback
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -304,7 +304,6 @@ class Row:
     second: object = None    # GradcheckResult, or None when not checked to second order
     problem: str = ""        # no case, or the case raised
     seconds: float = 0.0
-    reports: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -348,7 +347,8 @@ def _run_cases(kind, name, make_cases, target, fast_mode) -> list[Row]:
     return rows
 
 
-def _error(result) -> str:
+def format_error(result) -> str:
+    """A check's max relative error for a table; "-" where that check was not run."""
     return "-" if result is None else f"{result.max_rel_error:.1e}"
 
 
@@ -358,8 +358,8 @@ def format_table(rows: list[Row]) -> str:
     lines = [header, "-" * len(header)]
     for row in rows:
         verdict = "pass" if row.ok else ("ERROR" if row.problem else "FAIL")
-        lines.append(f"{row.kind:<9}{row.name:<40}{row.shapes:<34}{_error(row.first):>11}"
-                     f"{_error(row.second):>11}  {verdict}")
+        lines.append(f"{row.kind:<9}{row.name:<40}{row.shapes:<34}{format_error(row.first):>11}"
+                     f"{format_error(row.second):>11}  {verdict}")
     return "\n".join(lines)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-from .core import checked_indices, first_derivatives, float64_copies, run_check
+from .core import checked_indices, float64_copies, run_check
 from .locate import check_ops
 from .report import GradcheckError, GradcheckResult, GradcheckWarning
 
