@@ -24,6 +24,7 @@ called with (``ctx.attrs``, shown by the graph drawer) and what forward saved.
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import numpy as np
 
@@ -119,6 +120,11 @@ class Function:
     # without a Tensor and a graph check per intermediate. With create_graph it gets Tensors.
     # The library's ops set it; a custom Function's backward always gets Tensors.
     runs_on_arrays = False
+    # Set by the backward pass before an array-running backward: True when ``grad`` is an array
+    # nobody but the pass holds, so the backward may write its result into it (see _holders).
+    owns_grad = False
+    # Only BroadcastTo sets it: see broadcast_source.
+    is_broadcast = False
 
     @staticmethod
     def forward(ctx, *args, **attrs):
@@ -204,6 +210,19 @@ class Function:
             out.append(value)
         return tuple(out)
 
+    def broadcast_source(self, index: int):
+        """The shape input ``index`` had before a BroadcastTo made it, when this backward may
+        sum its gradient straight down to that shape and return it as ``PastBroadcast(...)``
+        -- for a product, one einsum instead of a full-size product and then a sum. None
+        otherwise: in a backward that records a graph (create_graph), and in a pass that
+        reports every edge's gradient (the graph drawer, ``grad`` of intermediates)."""
+        if not _may_skip_broadcasts:
+            return None
+        producer = self.inputs[index].grad_fn
+        if producer is None or not producer.is_broadcast:
+            return None
+        return producer._arrays[0].shape
+
     # -- description (graph drawing, error reports) ------------------------------------------------
 
     @property
@@ -217,6 +236,38 @@ class Function:
 
 # The ctx handed to forward when nothing is recorded: its save_for_backward keeps nothing.
 _UNRECORDED = Function()
+
+
+class PastBroadcast:
+    """A gradient a backward has already summed down through the BroadcastTo node that made
+    its input (see ``Function.broadcast_source``): the pass hands it on to that node's input."""
+
+    __slots__ = ("grad",)
+
+    def __init__(self, grad):
+        self.grad = grad
+
+
+# Whether the running backward pass lets ops skip BroadcastTo nodes (see broadcast_source).
+_may_skip_broadcasts = False
+
+
+def _unshared(array, holders: int) -> bool:
+    """True when ``array`` owns its memory and only the caller's ``holders`` references reach
+    it, so writing into it changes nothing anyone else can see. NumPy asks the same question
+    before it reuses a temporary in ``a + b + c``."""
+    return (type(array) is np.ndarray and array.base is None
+            and sys.getrefcount(array) - _CALL_REFERENCES == holders)
+
+
+def _count_call_references() -> int:
+    """The references the call to _unshared itself adds (Python versions differ)."""
+    array = np.empty(0)  # held by this one local variable
+    return next(n for n in range(1, 16) if _unshared(array, n)) - 1
+
+
+_CALL_REFERENCES = 0
+_CALL_REFERENCES = _count_call_references()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -251,24 +302,27 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_
     grad)``, if given, sees the gradient flowing along every edge (the graph drawer uses it).
     With ``create_graph`` the backward ops are themselves recorded.
     """
-    global _grad_enabled
+    global _grad_enabled, _may_skip_broadcasts
     leaves: dict = {}      # id(leaf) -> leaf
     leaf_grads: dict = {}  # id(leaf) -> its gradient so far
     pending = {root.grad_fn: grad}  # node -> gradient of the node's output so far
-    # Sums this pass made and has not handed to anyone yet: adding the next path's gradient
-    # into one of them in place saves a full-size array (only for arrays, never Tensors).
-    own_sums: set = set()
-    previous_mode, _grad_enabled = _grad_enabled, create_graph
+    arrays = not create_graph  # library ops' backward runs on arrays (Function.runs_on_arrays)
+    previous = _grad_enabled, _may_skip_broadcasts
+    _grad_enabled, _may_skip_broadcasts = create_graph, arrays and on_edge is None
     try:
         for node in topological_order(root.grad_fn):
             out_grad = pending.pop(node, None)
             if out_grad is None:  # no path from the root reached this node with a gradient
                 continue
-            own_sums.discard(id(out_grad))
-            if node.runs_on_arrays and not create_graph:
+            if node.runs_on_arrays and arrays:
                 out_grad = out_grad.data if type(out_grad) is Tensor else out_grad
-            elif type(out_grad) is not Tensor:
-                out_grad = Tensor._make(out_grad, False, None)
+                # Held only by this local (popped from ``pending``, no other path's sum): the
+                # backward may write into it instead of making a new full-size array.
+                node.owns_grad = _unshared(out_grad, 1)
+            else:
+                node.owns_grad = False
+                if type(out_grad) is not Tensor:
+                    out_grad = Tensor._make(out_grad, False, None)
             in_grads = node.backward(node, out_grad)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
@@ -280,6 +334,8 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_
                 if in_grad is None or not needs[index]:
                     continue
                 tensor = inputs[index]
+                if type(in_grad) is PastBroadcast:  # summed already: skip the BroadcastTo node
+                    tensor, in_grad = tensor.grad_fn.inputs[0], in_grad.grad
                 data = in_grad.data if type(in_grad) is Tensor else in_grad
                 if (type(data) is not np.ndarray or data.shape != tensor.data.shape
                         or data.dtype != tensor.data.dtype):
@@ -295,14 +351,14 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_
                 so_far = target.get(key)
                 if so_far is None:
                     target[key] = in_grad
-                elif id(so_far) in own_sums and type(in_grad) is np.ndarray:
-                    so_far += in_grad
+                elif type(in_grad) is np.ndarray and _unshared(so_far, 2):  # the dict, so_far
+                    so_far += in_grad  # a full-size array fewer
                 else:
-                    target[key] = so_far = so_far + in_grad
-                    if type(so_far) is np.ndarray:
-                        own_sums.add(id(so_far))
+                    target[key] = so_far + in_grad
+            # Drop this node's references, so that a later backward can own these gradients.
+            in_grads = in_grad = data = so_far = None
     finally:
-        _grad_enabled = previous_mode
+        _grad_enabled, _may_skip_broadcasts = previous
     return {leaves[key]: _as_tensor(g) for key, g in leaf_grads.items()}
 
 

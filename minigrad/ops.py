@@ -4,8 +4,10 @@ Because every backward is written with Tensor ops, backpropagating with ``create
 records the backward itself, which is how second derivatives work. The ops fall into four
 groups: elementwise, reductions, movement (shape) ops and matmul. The functions at the bottom
 (``binary``, ``matmul``, ``getitem``, ...) validate arguments where the user called and insert
-explicit ``BroadcastTo`` nodes, so ``BroadcastTo.backward`` is the one place where a broadcast
-gradient is summed back to its operand's shape.
+explicit ``BroadcastTo`` nodes, so ``_sum_to`` (BroadcastTo's backward) is the one place where
+a broadcast gradient is summed back to its operand's shape. In a first-order backward, Add, Sub
+and Mul call it themselves and pass the sum past the BroadcastTo node (Function.broadcast_source):
+a product's sum then needs no full-size array.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import numbers
 import numpy as np
 
 from . import autograd
-from .autograd import Function
+from .autograd import Function, PastBroadcast
 from .tensor import Tensor, _raw
 
 __all__ = ["concatenate", "stack", "where"]
@@ -37,7 +39,9 @@ class Add(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, grad
+        need_a, need_b = ctx.needs_input_grad
+        return (_passed_on(ctx, 0, grad) if need_a else None,
+                _passed_on(ctx, 1, grad) if need_b else None)
 
 
 class Sub(Function):
@@ -49,7 +53,16 @@ class Sub(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, (-grad if ctx.needs_input_grad[1] else None)
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = _passed_on(ctx, 0, grad) if need_a else None
+        if not need_b:
+            return grad_a, None
+        source = ctx.broadcast_source(1)
+        if source is not None:  # negate after summing: a reduction-sized array, not a full one
+            return grad_a, PastBroadcast(-_sum_to(source, grad))
+        if grad_a is not grad and ctx.owns_grad:
+            return grad_a, np.negative(grad, out=grad)
+        return grad_a, -grad
 
 
 class Mul(Function):
@@ -64,7 +77,29 @@ class Mul(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        return (grad * b if need_a else None), (grad * a if need_b else None)
+        grad_b = _times(ctx, 1, grad, a, last_use=not need_a) if need_b else None
+        grad_a = _times(ctx, 0, grad, b, last_use=True) if need_a else None
+        return grad_a, grad_b
+
+
+def _passed_on(ctx, index, grad):
+    """``grad`` as the gradient of input ``index`` of a sum: summed down to the input's shape
+    before broadcasting when the pass may skip its BroadcastTo node (Function.broadcast_source)."""
+    source = ctx.broadcast_source(index)
+    return grad if source is None else PastBroadcast(_sum_to(source, grad))
+
+
+def _times(ctx, index, grad, factor, last_use: bool):
+    """``grad * factor``, the gradient of input ``index``, made as cheaply as the pass allows:
+    summed straight down to the input's shape before broadcasting by one einsum, with no
+    full-size product (Function.broadcast_source); else written into ``grad`` if the backward
+    owns it and does not read it again (Function.owns_grad); else a new array."""
+    source = ctx.broadcast_source(index)
+    if source is not None:
+        return PastBroadcast(_sum_to(source, grad, factor))
+    if last_use and ctx.owns_grad and getattr(factor, "dtype", None) in (None, grad.dtype, bool):
+        return np.multiply(grad, factor, out=grad)
+    return grad * factor
 
 
 class Div(Function):
@@ -134,7 +169,7 @@ class Exp(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad * out
+        return _times(ctx, 0, grad, out, last_use=True)
 
 
 class Log(Function):
@@ -194,7 +229,7 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad * (1 - out * out)
+        return _times(ctx, 0, grad, 1 - out * out, last_use=True)
 
 
 class Sigmoid(Function):
@@ -211,7 +246,7 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad * out * (1 - out)
+        return _times(ctx, 0, grad, out * (1 - out), last_use=True)
 
 
 class Relu(Function):
@@ -228,7 +263,7 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad):
         (positive,) = ctx.saved_tensors
-        return grad * positive
+        return _times(ctx, 0, grad, positive, last_use=True)
 
 
 class Where(Function):
@@ -397,8 +432,8 @@ class Transpose(Function):
 
 
 class BroadcastTo(Function):
-    """Repeat along new leading axes and along axes of length 1. Its backward -- summing the
-    gradient over those axes -- is the library's one place that un-broadcasts."""
+    """Repeat along new leading axes and along axes of length 1. Its backward sums the gradient
+    over those axes (``_sum_to``)."""
 
     runs_on_arrays = True
 
@@ -407,15 +442,31 @@ class BroadcastTo(Function):
         ctx.save_for_backward(x.shape)
         return _broadcast_array(x, shape)
 
+    is_broadcast = True
+
     @staticmethod
     def backward(ctx, grad):
         (shape,) = ctx.saved_tensors
-        leading = grad.ndim - len(shape)
-        axes = tuple(range(leading)) + tuple(
-            leading + i for i, n in enumerate(shape) if n == 1 and grad.shape[leading + i] != 1)
-        if axes:
-            grad = grad.sum(axis=axes, keepdims=True)
-        return grad if grad.shape == shape else grad.reshape(shape)
+        return _sum_to(shape, grad)
+
+
+def _sum_to(shape: tuple, grad, factor=None):
+    """Sum ``grad`` -- or ``grad * factor``, without making that product (an einsum; arrays
+    only) -- over the axes along which ``shape`` was broadcast to ``grad.shape``: the one
+    place that un-broadcasts (BroadcastTo.backward, and the ops that skip it)."""
+    leading = grad.ndim - len(shape)
+    axes = tuple(range(leading)) + tuple(
+        leading + i for i, n in enumerate(shape) if n == 1 and grad.shape[leading + i] != 1)
+    if factor is not None:
+        everything = list(range(grad.ndim))
+        kept = [i for i in everything if i not in axes]
+        factor_axes = everything[grad.ndim - np.ndim(factor):]
+        summed = np.einsum(grad, everything, factor, factor_axes, kept)
+    elif axes:
+        summed = grad.sum(axis=axes, keepdims=True)
+    else:
+        summed = grad
+    return summed if summed.shape == shape else summed.reshape(shape)
 
 
 def _is_basic_index(index) -> bool:

@@ -544,3 +544,105 @@ def test_summing_paths_in_place_never_touches_a_shared_gradient():
     x.grad = None
     c.sum().backward()
     np.testing.assert_allclose(x.grad.data, 1.5 * (2 * a.data + 2 * a.data))
+
+
+# ----------------------------------------------------------------------------------------------
+# First-order shortcuts: skipping BroadcastTo (PastBroadcast) and writing into owned gradients
+# ----------------------------------------------------------------------------------------------
+
+@st.composite
+def broadcast_pair(draw):
+    """A full shape and a shape that broadcasts to it (fewer dims, or 1s)."""
+    full = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    kept = draw(st.integers(0, len(full)))
+    small = tuple(n if draw(st.booleans()) else 1 for n in full[len(full) - kept:])
+    return full, small
+
+
+@settings(max_examples=60, deadline=None)
+@given(broadcast_pair(), st.sampled_from(["add", "sub", "mul", "rsub", "rmul"]),
+       st.integers(0, 2**31 - 1))
+def test_shortcut_gradients_equal_the_recorded_backward(shapes, op, seed):
+    """``.backward()`` (first order: sums past BroadcastTo nodes, writes into gradients only it
+    holds) gives the same gradients as ``create_graph=True`` (Tensors, every node on the way),
+    and leaves the caller's gradient and the inputs untouched."""
+    full, small = shapes
+    rng = np.random.default_rng(seed)
+    x_data, w_data = rng.uniform(0.5, 2.0, full), rng.standard_normal(small)
+    upstream = rng.standard_normal(full)
+    kept = (x_data.copy(), w_data.copy(), upstream.copy())
+    combine = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+               "rsub": lambda a, b: b - a, "rmul": lambda a, b: b * a}[op]
+
+    def gradients(create_graph):
+        x, w = mg.tensor(x_data, requires_grad=True), mg.tensor(w_data, requires_grad=True)
+        h = combine(x.tanh() * 2.0, w)           # the broadcast operand, either side
+        out = (combine(h, w).relu() + h.sigmoid() * w).exp() - w
+        out.backward(mg.tensor(upstream), create_graph=create_graph)
+        return x.grad.data, w.grad.data
+
+    fast, recorded = gradients(False), gradients(True)
+    for a, b in zip(fast, recorded):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    for before, after in zip(kept, (x_data, w_data, upstream)):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_backward_skips_broadcast_nodes_only_when_no_one_watches_edges():
+    """A product's gradient for a broadcast operand is summed by one einsum, never made full
+    size -- unless a caller asked for every edge's gradient (mg.grad of an intermediate)."""
+    from minigrad.ops import BroadcastTo
+    calls = []
+    original = BroadcastTo.backward
+
+    def spy(ctx, grad):
+        calls.append(grad.shape)
+        return original(ctx, grad)
+
+    x = mg.tensor(np.ones((5, 3)), requires_grad=True)
+    w = mg.tensor(np.arange(3.0), requires_grad=True)
+    BroadcastTo.backward = staticmethod(spy)
+    try:
+        product = x * w
+        product.sum().backward()
+        assert calls == []  # w's product went past its BroadcastTo node
+        np.testing.assert_array_equal(w.grad.data, [5.0, 5.0, 5.0])
+        calls.clear()
+        grad_w, grad_product = mg.grad((x * w).sum(), [w, product])
+        assert calls == [(5, 3)]  # now the BroadcastTo node runs
+        np.testing.assert_array_equal(grad_w.data, [5.0, 5.0, 5.0])
+    finally:
+        BroadcastTo.backward = original
+
+
+def test_an_owned_gradient_is_written_in_place_and_a_held_one_never():
+    """The pass writes into a gradient only when nothing else references it: a chain of products
+    makes no new array after the first, while a gradient someone keeps stays as it was."""
+    from minigrad.autograd import _unshared
+    mine = np.ones(3)
+    assert _unshared(mine, 1)
+    also = [mine]
+    assert not _unshared(mine, 1) and _unshared(mine, 2)
+    assert not _unshared(mine[1:], 1)  # a view: its memory belongs to another array
+
+    x = mg.tensor(np.full(4, 2.0), requires_grad=True)
+    y = ((x * 3.0) * 5.0) * 7.0
+    seen = []
+    from minigrad.ops import Mul
+    original = Mul.backward
+
+    def spy(ctx, grad):
+        result = original(ctx, grad)
+        seen.append((id(grad), id(result[0]), ctx.owns_grad))
+        return result
+
+    Mul.backward = staticmethod(spy)
+    try:
+        kept = np.ones(4)
+        y.backward(mg.Tensor(kept))
+    finally:
+        Mul.backward = original
+    np.testing.assert_array_equal(kept, np.ones(4))  # the caller's array: never written
+    np.testing.assert_array_equal(x.grad.data, np.full(4, 105.0))
+    assert not seen[0][2]                              # the first node got the caller's array
+    assert all(owns and grad == result for grad, result, owns in seen[1:])
