@@ -81,16 +81,25 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
-@contextlib.contextmanager
-def module_scope(module):
-    """Mark every node created inside the block as belonging to ``module``."""
-    global _scope
-    outer = _scope
-    _scope = outer + (module,)
-    try:
-        yield
-    finally:
-        _scope = outer
+class module_scope:
+    """``with module_scope(module):`` marks every node created inside the block as belonging
+    to ``module``. (A class, not a generator: every module call enters one.)"""
+
+    __slots__ = ("module", "outer")
+
+    def __init__(self, module):
+        self.module = module
+
+    def __enter__(self):
+        global _scope
+        self.outer = _scope
+        _scope = self.outer + (self.module,)
+        return self
+
+    def __exit__(self, *exc):
+        global _scope
+        _scope = self.outer
+        return False
 
 
 # ----------------------------------------------------------------------------------------------

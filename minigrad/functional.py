@@ -49,6 +49,12 @@ def _check_parameters(op_name: str, x: Tensor, expected_shape: tuple | None, **t
                             f"one of them (module.to(np.{x.dtype}) or x.astype(np.{t.dtype}))")
 
 
+def _is_real(value) -> bool:
+    """A real number (float and int first: ``isinstance`` against the ABC costs a microsecond,
+    which a BatchNorm call pays twice)."""
+    return type(value) in (float, int) or isinstance(value, numbers.Real)
+
+
 def _check_reduction(reduction: str, op_name: str) -> None:
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{op_name}: reduction must be 'mean', 'sum' or 'none', got "
@@ -217,7 +223,7 @@ def dropout(x, p: float = 0.5, training: bool = True, rng: np.random.Generator |
     value is unchanged; the identity when not training. Pass ``rng`` (a NumPy Generator) for
     reproducible masks; ``nn.Dropout`` always does."""
     x = _as_tensor(x)
-    if not (isinstance(p, numbers.Real) and 0.0 <= p <= 1.0):
+    if not (_is_real(p) and 0.0 <= p <= 1.0):
         raise ValueError(f"dropout: p must be a probability in [0, 1], got {p!r}")
     if not training or p == 0:
         return x
@@ -380,11 +386,11 @@ def _check_batch_norm(x, running_mean, running_var, weight, bias, training, mome
     if training and x.size <= channels:
         raise ValueError(f"Expected more than 1 value per channel when training, got input "
                          f"size {x.shape}")
-    if not (isinstance(momentum, numbers.Real) and 0.0 <= momentum <= 1.0):
+    if not (_is_real(momentum) and 0.0 <= momentum <= 1.0):
         raise ValueError(f"batch_norm: momentum must be a number in [0, 1], got {momentum!r} "
                          f"(the cumulative average, momentum=None, is a BatchNorm layer option: "
                          f"it needs the layer's num_batches_tracked)")
-    if not (isinstance(eps, numbers.Real) and eps >= 0):
+    if not (_is_real(eps) and eps >= 0):
         raise ValueError(f"batch_norm: eps must be a number >= 0, got {eps!r}")
 
 
@@ -478,7 +484,9 @@ class FusedBatchNorm(Function):
         shape = _channel_shape(x)
         if training:
             count = x.size // x.shape[1]
-            mean = x.mean(axis=_channel_axes(x.ndim), keepdims=True)  # as the composed graph
+            # x.mean's own arithmetic (so, the composed graph's numbers) without its Python.
+            mean = np.add.reduce(x, axis=_channel_axes(x.ndim), keepdims=True)
+            mean /= count
             x_hat = x - mean
             var = _channel_sum(x_hat, x_hat) * (1.0 / count)
             if running_mean is not None:

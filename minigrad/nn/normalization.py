@@ -81,7 +81,7 @@ class _BatchNorm(Module):
                            training=self.training or not self.track_running_stats,
                            momentum=momentum, eps=self.eps, fused=self.fused)
         if update:  # only after F.batch_norm succeeded: a failed call changes nothing
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked.data[()] += 1  # (``[()]``: a 0-d array's fast path)
         return out
 
     def extra_repr(self):
