@@ -27,6 +27,15 @@ def batch_norm_forward(x, weight, bias):
     return y, x_hat, invstd, mean, var
 
 
+def update_running_stats(running_mean, running_var, mean, var, n: int, momentum: float = 0.1):
+    """The running statistics a BatchNorm layer keeps, in place: the batch variance folded in
+    is the unbiased one (PyTorch's rule)."""
+    running_mean *= 1 - momentum
+    running_mean += momentum * mean
+    running_var *= 1 - momentum
+    running_var += (momentum * n / (n - 1)) * var
+
+
 def batch_norm_backward(grad_out, x_hat, weight, invstd):
     """The closed form ``dx = weight * invstd * (dy - mean(dy) - x_hat * mean(dy * x_hat))``.
     One (N, C) allocation. Returns (grad_x, grad_weight, grad_bias)."""
@@ -66,7 +75,7 @@ class NumpyMLP:
         for (weight, gamma, beta), running in zip(layers, self.running):
             pre = activations[-1] @ weight.T
             out, x_hat, invstd, mean, var = batch_norm_forward(pre, gamma, beta)
-            self._update_running(running, mean, var, n)
+            update_running_stats(*running, mean, var, n, self.momentum)
             np.maximum(out, 0, out=out)  # ReLU in place; out > 0 is its own mask
             activations.append(out)
             caches.append((x_hat, invstd))
@@ -96,10 +105,3 @@ class NumpyMLP:
             g *= self.lr
             param -= g
         return loss
-
-    def _update_running(self, running, mean, var, n):
-        running_mean, running_var = running
-        running_mean *= 1 - self.momentum
-        running_mean += self.momentum * mean
-        running_var *= 1 - self.momentum
-        running_var += (self.momentum * n / (n - 1)) * var
