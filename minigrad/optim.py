@@ -40,8 +40,11 @@ class Optimizer:
 
     Subclasses implement ``_update(param, grad, state)`` for one parameter; ``step`` calls it
     for every parameter that has a gradient. ``state`` is that parameter's own dict (momentum
-    buffers, moment estimates), kept between steps.
+    buffers, moment estimates), kept between steps; ``buffers`` names what it may hold, which
+    ``state_dict`` saves.
     """
+
+    buffers: tuple = ()
 
     def __init__(self, params, lr: float):
         name = type(self).__name__
@@ -80,6 +83,59 @@ class Optimizer:
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
         raise NotImplementedError
 
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        """What the optimizer has learned, as flat name -> array entries ``mg.save`` writes as
+        they are: ``"lr"`` (a schedule changes it) and each parameter's buffers as
+        ``"<index>.<buffer>"`` -- ``"0.momentum_buffer"``, ``"2.exp_avg"``, ``"2.step"`` --
+        the index being the parameter's place in the list the optimizer was built with. The
+        arrays are copies: later steps do not change them."""
+        state = {"lr": np.array(self.lr)}
+        for index, buffers in enumerate(self.state):
+            for name, value in buffers.items():
+                state[f"{index}.{name}"] = np.array(value)
+        return state
+
+    def load_state_dict(self, state_dict) -> None:
+        """Restore a ``state_dict()`` of an optimizer of the same kind over the same parameters,
+        e.g. to resume training from a checkpoint. Every entry is checked first -- its name,
+        and a buffer's shape and dtype against its parameter -- and if one is wrong a
+        ValueError says which, and the optimizer is left as it was."""
+        name = type(self).__name__
+        entries = {key: np.asarray(value.data if isinstance(value, Tensor) else value)
+                   for key, value in state_dict.items()}
+        lr = entries.pop("lr", None)
+        if lr is None or lr.shape != () or lr.dtype.kind not in "iuf":
+            raise ValueError(f"{name}.load_state_dict: expected a number 'lr', got "
+                             f"{None if lr is None else lr!r}")
+        _check_number(name, "lr", float(lr))
+        state = [{} for _ in self.params]
+        for key, value in entries.items():
+            index, _, buffer = key.partition(".")
+            if not (index.isdigit() and int(index) < len(self.params)
+                    and buffer in self.buffers):
+                raise ValueError(f"{name}.load_state_dict: unexpected entry {key!r}; expected "
+                                 f"'lr' and '<parameter index>.<buffer>' with an index below "
+                                 f"{len(self.params)} and a buffer in {self.buffers}")
+            param = self.params[int(index)].data
+            if buffer == "step":
+                if value.shape != () or value.dtype.kind not in "iu" or value < 0:
+                    raise ValueError(f"{name}.load_state_dict: {key!r} must be a count >= 0, "
+                                     f"got {value!r}")
+                state[int(index)][buffer] = int(value)
+            elif value.shape != param.shape or value.dtype != param.dtype:
+                raise ValueError(f"{name}.load_state_dict: {key!r} has shape {value.shape} and "
+                                 f"dtype {value.dtype}; its parameter has shape {param.shape} "
+                                 f"and dtype {param.dtype} (a state dict of other parameters?)")
+            else:
+                state[int(index)][buffer] = value.copy()
+        for index, buffers in enumerate(state):
+            if buffers and set(buffers) != set(self.buffers):
+                raise ValueError(f"{name}.load_state_dict: parameter {index} has "
+                                 f"{sorted(buffers)}, expected all of {list(self.buffers)}")
+        self.lr, self.state = float(lr), state
+
     def __repr__(self):
         settings = ", ".join(f"{k}={v}" for k, v in vars(self).items()
                              if k not in ("params", "state"))
@@ -96,6 +152,8 @@ class SGD(Optimizer):
 
     and without momentum simply ``param -= lr * g``.
     """
+
+    buffers = ("momentum_buffer",)  # per parameter, in state_dict
 
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
@@ -134,6 +192,8 @@ class Adam(Optimizer):
         v = beta2 * v + (1 - beta2) * g * g
         param -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
     """
+
+    buffers = ("step", "exp_avg", "exp_avg_sq")  # per parameter, in state_dict
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):

@@ -266,3 +266,95 @@ def test_bad_schedule_settings():
     with pytest.raises(TypeError, match="StepLR: expected a minigrad optimizer"):
         optim.StepLR(object(), step_size=1)
     assert math.isfinite(optim.CosineAnnealingLR(_sgd(), T_max=1).lr_at(3))
+
+
+# ----------------------------------------------------------------------------------------------
+# state_dict / load_state_dict: resuming gives exactly the uninterrupted run
+# ----------------------------------------------------------------------------------------------
+
+RESUMABLE = {
+    "sgd nesterov": lambda params: optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True),
+    "adam": lambda params: optim.Adam(params, lr=0.01, weight_decay=0.01),
+}
+
+
+def _params(seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    return [mg.Tensor(rng.standard_normal(shape).astype(dtype), requires_grad=True)
+            for shape in [(3, 2), (2,), (4,)]]
+
+
+def _feed(optimizer, params, grads):
+    for step_grads in grads:
+        for param, grad in zip(params, step_grads):
+            param.grad = mg.Tensor(grad.copy())
+        optimizer.step()
+
+
+@pytest.mark.parametrize("kind", sorted(RESUMABLE))
+def test_resuming_from_a_saved_state_equals_the_uninterrupted_run(kind, tmp_path):
+    rng = np.random.default_rng(1)
+    grads = [[rng.standard_normal(p.shape).astype(np.float32) for p in _params()]
+             for _ in range(8)]
+    params = _params()
+    uninterrupted = RESUMABLE[kind](params)
+    _feed(uninterrupted, params, grads)
+
+    params = _params()
+    first = RESUMABLE[kind](params)
+    # The last parameter gets no gradient at first: it has no state yet, and that is kept.
+    _feed(first, params[:2], [g[:2] for g in grads[:5]])
+    first.lr /= 2  # as a schedule would: lr is saved too
+    mg.save(first.state_dict(), tmp_path / "optimizer.npz")
+    saved_params = [p.data.copy() for p in params]
+    _feed(first, params, grads[5:6])  # later steps do not reach the saved copy
+
+    resumed_params = [mg.Tensor(data, requires_grad=True) for data in saved_params]
+    resumed = RESUMABLE[kind](resumed_params)
+    resumed.load_state_dict(mg.load(tmp_path / "optimizer.npz"))
+    _feed(resumed, resumed_params, grads[5:])
+
+    reference = _params()
+    replay = RESUMABLE[kind](reference)
+    _feed(replay, reference[:2], [g[:2] for g in grads[:5]])
+    replay.lr /= 2
+    _feed(replay, reference, grads[5:])
+    for got, expected in zip(resumed_params, reference):
+        np.testing.assert_array_equal(got.data, expected.data)
+        assert got.data.dtype == np.float32
+
+
+def test_state_dict_names_each_buffer_by_parameter_index():
+    params = _params()
+    adam = optim.Adam(params, lr=0.5)
+    _feed(adam, params[:1], [[np.ones((3, 2), np.float32)]])
+    state = adam.state_dict()
+    assert sorted(state) == ["0.exp_avg", "0.exp_avg_sq", "0.step", "lr"]
+    assert state["0.step"] == 1 and float(state["lr"]) == 0.5
+    adam.state[0]["exp_avg"] += 1.0
+    assert not np.array_equal(state["0.exp_avg"], adam.state[0]["exp_avg"])  # a copy
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.pop("lr"), "expected a number 'lr'"),
+    (lambda s: s.update({"lr": np.array(-1.0)}), "lr must be in"),
+    (lambda s: s.update({"9.exp_avg": np.zeros(2, np.float32)}), "unexpected entry '9.exp_avg'"),
+    (lambda s: s.update({"0.velocity": np.zeros((3, 2), np.float32)}), "unexpected entry"),
+    (lambda s: s.update({"0.exp_avg": np.zeros((2, 3), np.float32)}), r"shape \(2, 3\)"),
+    (lambda s: s.update({"0.exp_avg": np.zeros((3, 2), np.float64)}), "dtype float64"),
+    (lambda s: s.update({"0.step": np.array(-2)}), "must be a count"),
+    (lambda s: s.pop("0.exp_avg_sq"), "expected all of"),
+])
+def test_a_bad_optimizer_state_is_refused_and_changes_nothing(change, message):
+    params = _params()
+    adam = optim.Adam(params, lr=0.5)
+    _feed(adam, params[:1], [[np.ones((3, 2), np.float32)]])
+    state = adam.state_dict()
+    change(state)
+    before = adam.state_dict()
+    with pytest.raises(ValueError, match=message):
+        adam.load_state_dict(state)
+    after = adam.state_dict()
+    assert sorted(before) == sorted(after)
+    for key in before:
+        np.testing.assert_array_equal(before[key], after[key])
