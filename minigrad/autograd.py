@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from sys import getrefcount
 
 import numpy as np
 
@@ -129,11 +130,15 @@ class Function:
     # without a Tensor and a graph check per intermediate. With create_graph it gets Tensors.
     # The library's ops set it; a custom Function's backward always gets Tensors.
     runs_on_arrays = False
-    # Set by the backward pass before an array-running backward: True when ``grad`` is an array
-    # nobody but the pass holds, so the backward may write its result into it (see _holders).
+    # An op whose array backward can write its result into ``grad`` sets ``writes_into_grad``;
+    # the backward pass then sets ``owns_grad`` before calling it: True when ``grad`` is an
+    # array nobody but the pass holds, so the backward may do so (see _ONE_LOCAL).
+    writes_into_grad = False
     owns_grad = False
-    # Only BroadcastTo sets it: see broadcast_source.
+    # Only BroadcastTo sets it; ``binary`` marks the nodes of ops it gave a broadcast input,
+    # so only they look for a shortcut (see broadcast_source).
     is_broadcast = False
+    broadcast_inputs = False
 
     @staticmethod
     def forward(ctx, *args, **attrs):
@@ -261,22 +266,17 @@ class PastBroadcast:
 _may_skip_broadcasts = False
 
 
-def _unshared(array, holders: int) -> bool:
-    """True when ``array`` owns its memory and only the caller's ``holders`` references reach
-    it, so writing into it changes nothing anyone else can see. NumPy asks the same question
-    before it reuses a temporary in ``a + b + c``."""
-    return (type(array) is np.ndarray and array.base is None
-            and sys.getrefcount(array) - _CALL_REFERENCES == holders)
+def _held_by_one_local() -> int:
+    array = np.empty(0)
+    return getrefcount(array)
 
 
-def _count_call_references() -> int:
-    """The references the call to _unshared itself adds (Python versions differ)."""
-    array = np.empty(0)  # held by this one local variable
-    return next(n for n in range(1, 16) if _unshared(array, n)) - 1
-
-
-_CALL_REFERENCES = 0
-_CALL_REFERENCES = _count_call_references()
+# What sys.getrefcount reports for an array that one local variable alone holds (the call adds
+# its own reference; how many differs between Python versions). The backward pass writes into
+# a gradient array only when it owns its memory (``base is None``) and the count says nothing
+# but its own variables reach it, so no one else can see the change. NumPy asks the same
+# question before it reuses a temporary in ``a + b + c``.
+_ONE_LOCAL = _held_by_one_local()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -325,9 +325,11 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_
                 continue
             if node.runs_on_arrays and arrays:
                 out_grad = out_grad.data if type(out_grad) is Tensor else out_grad
-                # Held only by this local (popped from ``pending``, no other path's sum): the
-                # backward may write into it instead of making a new full-size array.
-                node.owns_grad = _unshared(out_grad, 1)
+                if node.writes_into_grad:
+                    # Held only by this local (popped from ``pending``, no other path's sum):
+                    # the backward may write into it instead of making a new full-size array.
+                    node.owns_grad = (type(out_grad) is np.ndarray and out_grad.base is None
+                                      and getrefcount(out_grad) == _ONE_LOCAL)
             else:
                 node.owns_grad = False
                 if type(out_grad) is not Tensor:
@@ -360,15 +362,17 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_
                 so_far = target.get(key)
                 if so_far is None:
                     target[key] = in_grad
-                elif type(in_grad) is np.ndarray and _unshared(so_far, 2):  # the dict, so_far
-                    so_far += in_grad  # a full-size array fewer
+                elif (type(in_grad) is np.ndarray and type(so_far) is np.ndarray
+                      and so_far.base is None and getrefcount(so_far) == _ONE_LOCAL + 1):
+                    so_far += in_grad  # held by so_far and the dict only: add in place
                 else:
                     target[key] = so_far + in_grad
             # Drop this node's references, so that a later backward can own these gradients.
             in_grads = in_grad = data = so_far = None
     finally:
         _grad_enabled, _may_skip_broadcasts = previous
-    return {leaves[key]: _as_tensor(g) for key, g in leaf_grads.items()}
+    return {leaves[key]: Tensor._make(g, False, None) if type(g) is np.ndarray else g
+            for key, g in leaf_grads.items()}
 
 
 def _as_tensor(grad) -> Tensor:

@@ -40,13 +40,15 @@ class Add(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if not ctx.broadcast_inputs:
+            return grad, grad
         need_a, need_b = ctx.needs_input_grad
         return (_passed_on(ctx, 0, grad) if need_a else None,
                 _passed_on(ctx, 1, grad) if need_b else None)
 
 
 class Sub(Function):
-    runs_on_arrays = True
+    runs_on_arrays = writes_into_grad = True
 
     @staticmethod
     def forward(ctx, a, b):
@@ -55,6 +57,8 @@ class Sub(Function):
     @staticmethod
     def backward(ctx, grad):
         need_a, need_b = ctx.needs_input_grad
+        if not ctx.broadcast_inputs:
+            return grad, (-grad if need_b else None)
         grad_a = _passed_on(ctx, 0, grad) if need_a else None
         if not need_b:
             return grad_a, None
@@ -67,7 +71,7 @@ class Sub(Function):
 
 
 class Mul(Function):
-    runs_on_arrays = True
+    runs_on_arrays = writes_into_grad = True
 
     @staticmethod
     def forward(ctx, a, b):
@@ -78,9 +82,22 @@ class Mul(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        grad_b = _times(ctx, 1, grad, a, last_use=not need_a) if need_b else None
-        grad_a = _times(ctx, 0, grad, b, last_use=True) if need_a else None
-        return grad_a, grad_b
+        if ctx.broadcast_inputs:
+            grad_b = _times(ctx, 1, grad, a, last_use=not need_a) if need_b else None
+            grad_a = _times(ctx, 0, grad, b, last_use=True) if need_a else None
+            return grad_a, grad_b
+        grad_b = grad * a if need_b else None
+        if not need_a:
+            return None, grad_b
+        if ctx.owns_grad and getattr(b, "dtype", grad.dtype) == grad.dtype:  # last use of grad
+            return np.multiply(grad, b, out=grad), grad_b
+        return grad * b, grad_b
+
+
+def _scaled(ctx, grad, factor):
+    """``grad * factor`` for an elementwise op of one input, whose factor has grad's shape and
+    dtype (or is a bool mask): written into ``grad`` when the backward owns it."""
+    return np.multiply(grad, factor, out=grad) if ctx.owns_grad else grad * factor
 
 
 def _passed_on(ctx, index, grad):
@@ -91,14 +108,14 @@ def _passed_on(ctx, index, grad):
 
 
 def _times(ctx, index, grad, factor, last_use: bool):
-    """``grad * factor``, the gradient of input ``index``, made as cheaply as the pass allows:
-    summed straight down to the input's shape before broadcasting by one einsum, with no
-    full-size product (Function.broadcast_source); else written into ``grad`` if the backward
-    owns it and does not read it again (Function.owns_grad); else a new array."""
+    """``grad * factor``, the gradient of input ``index`` of a product with a broadcast input,
+    made as cheaply as the pass allows: summed straight down to the input's shape before
+    broadcasting by one einsum, with no full-size product (Function.broadcast_source); else
+    written into ``grad`` if the backward owns it and does not read it again; else new."""
     source = ctx.broadcast_source(index)
     if source is not None:
         return PastBroadcast(_sum_to(source, grad, factor))
-    if last_use and ctx.owns_grad and getattr(factor, "dtype", None) in (None, grad.dtype, bool):
+    if last_use and ctx.owns_grad and getattr(factor, "dtype", grad.dtype) == grad.dtype:
         return np.multiply(grad, factor, out=grad)
     return grad * factor
 
@@ -159,7 +176,7 @@ class Pow(Function):
 
 
 class Exp(Function):
-    runs_on_arrays = True
+    runs_on_arrays = writes_into_grad = True
 
     @staticmethod
     def forward(ctx, x):
@@ -170,7 +187,7 @@ class Exp(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return _times(ctx, 0, grad, out, last_use=True)
+        return _scaled(ctx, grad, out)
 
 
 class Log(Function):
@@ -219,7 +236,7 @@ class Abs(Function):
 
 
 class Tanh(Function):
-    runs_on_arrays = True
+    runs_on_arrays = writes_into_grad = True
 
     @staticmethod
     def forward(ctx, x):
@@ -230,11 +247,11 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return _times(ctx, 0, grad, 1 - out * out, last_use=True)
+        return _scaled(ctx, grad, 1 - out * out)
 
 
 class Sigmoid(Function):
-    runs_on_arrays = True
+    runs_on_arrays = writes_into_grad = True
 
     @staticmethod
     def forward(ctx, x):
@@ -247,13 +264,13 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return _times(ctx, 0, grad, out * (1 - out), last_use=True)
+        return _scaled(ctx, grad, out * (1 - out))
 
 
 class Relu(Function):
     """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
 
-    runs_on_arrays = True
+    runs_on_arrays = writes_into_grad = True
 
     @staticmethod
     def forward(ctx, x):
@@ -264,7 +281,7 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad):
         (positive,) = ctx.saved_tensors
-        return _times(ctx, 0, grad, positive, last_use=True)
+        return _scaled(ctx, grad, positive)
 
 
 class Where(Function):
@@ -626,7 +643,12 @@ def binary(op, a, b) -> Tensor:
         if a.data.dtype is not b.data.dtype:
             a, b = _operand(a, b), _operand(b, a)
         if a.data.shape != b.data.shape:
-            a, b = _broadcast_operands(op.__name__.lower(), a, b)
+            wide_a, wide_b = _broadcast_operands(op.__name__.lower(), a, b)
+            if wide_a is not a or wide_b is not b:  # a BroadcastTo node was made
+                out = op.apply(wide_a, wide_b)
+                if out.grad_fn is not None:
+                    out.grad_fn.broadcast_inputs = True
+                return out
     return op.apply(a, b)
 
 

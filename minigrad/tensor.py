@@ -175,7 +175,10 @@ class Tensor:
                 raise RuntimeError(f"backward: grad can be implicitly created only for a "
                                    f"single-element output, this one has shape {self.shape}; "
                                    f"pass grad= of the same shape (or call .sum() first)")
-            grad = Tensor._make(np.ones(self.data.shape, self.data.dtype), False, None)
+            shape, dtype = self.data.shape, self.data.dtype
+            # (a 0-d loss is the common case, and np.array makes its 1 five times as fast)
+            ones = np.array(1, dtype) if shape == () else np.ones(shape, dtype)
+            grad = Tensor._make(ones, False, None)
         else:
             grad = grad if isinstance(grad, Tensor) else Tensor(grad, dtype=self.dtype)
             if grad.shape != self.shape:
@@ -191,8 +194,11 @@ class Tensor:
         handed_out = {id(_memory_owner(grad.data))}
         for leaf, g in leaf_grads.items():
             if not create_graph:
-                owner = id(_memory_owner(g.data))
-                if g.requires_grad or not g.data.flags.writeable or owner in handed_out:
+                data = g.data
+                owner = id(data if data.base is None else data.base)
+                # (only views can be read-only here: the pass makes its arrays writeable)
+                if (g.requires_grad or owner in handed_out
+                        or data.base is not None and not data.flags.writeable):
                     # Detached, and a real array rather than a read-only broadcast view.
                     g = Tensor._make(np.array(g.data), False, None)
                     owner = id(g.data)
