@@ -462,13 +462,12 @@ class BroadcastTo(Function):
     over those axes (``_sum_to``)."""
 
     runs_on_arrays = True
+    is_broadcast = True
 
     @staticmethod
     def forward(ctx, x, shape):
         ctx.save_for_backward(x.shape)
         return _broadcast_array(x, shape)
-
-    is_broadcast = True
 
     @staticmethod
     def backward(ctx, grad):

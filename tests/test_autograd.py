@@ -646,3 +646,20 @@ def test_a_gradient_someone_holds_is_never_written_into():
     np.testing.assert_allclose(grad_h2.data, np.full(3, 7.0))
     np.testing.assert_allclose(grad_h1.data, np.full(3, 35.0) * np.exp(6.0))
     np.testing.assert_allclose(grad_x.data, np.full(3, 105.0) * np.exp(6.0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(broadcast_pair(), st.integers(1, 3), st.booleans())
+def test_large_broadcast_views_equal_numpys(shapes, scale, transposed):
+    """Above _SMALL elements BroadcastTo hands out stride-0 views made from the strides: the
+    same values as np.broadcast_to, read-only, for contiguous and transposed sources alike."""
+    from minigrad.ops import _SMALL, _broadcast_array
+    full, small = shapes
+    full = (_SMALL // max(1, int(np.prod(full))) + 1,) + tuple(n * scale for n in full)
+    small = tuple(n * scale if n != 1 else 1 for n in small)
+    source = np.arange(float(np.prod(small))).reshape(small)
+    if transposed:
+        source = source.T.copy().T  # same shape, Fortran order: not C-contiguous when 2-d+
+    view = _broadcast_array(source, full)
+    np.testing.assert_array_equal(view, np.broadcast_to(source, full))
+    assert view.shape == full and not view.flags.writeable
