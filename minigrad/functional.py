@@ -125,6 +125,8 @@ class LogSoftmax(Function):
     from overflowing (logits of 1000 are fine) and changes nothing: log_softmax is the same for
     x and x - c. One node instead of six keeps the loss at the top of every graph cheap."""
 
+    runs_on_arrays = True
+
     @staticmethod
     def forward(ctx, x, axis):
         shifted = x - x.max(axis=axis, keepdims=True)
@@ -137,7 +139,8 @@ class LogSoftmax(Function):
         # d/dx: grad - softmax(x) * sum(grad); the saved output is re-attached to this node, so
         # the expression is differentiable again.
         (out,) = ctx.saved_tensors
-        return grad - out.exp() * grad.sum(axis=ctx.attrs["axis"], keepdims=True)
+        softmax = out.exp() if isinstance(out, Tensor) else np.exp(out)  # (arrays have no .exp)
+        return grad - softmax * grad.sum(axis=ctx.attrs["axis"], keepdims=True)
 
 
 def log_softmax(x, axis: int = -1) -> Tensor:
