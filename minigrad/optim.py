@@ -253,6 +253,28 @@ class LRScheduler:
         """The learning rate set by the last step, as a one-element list (like PyTorch's)."""
         return [self.optimizer.lr]
 
+    def state_dict(self) -> dict:
+        """Where the schedule stands, as arrays ``mg.save`` writes: ``last_epoch`` and the
+        ``base_lr`` it counts from (the optimizer's own state_dict holds the current lr)."""
+        return {"last_epoch": np.array(self.last_epoch), "base_lr": np.array(self.base_lr)}
+
+    def load_state_dict(self, state_dict) -> None:
+        """Resume the schedule from ``state_dict()``; both entries are checked before either
+        is used."""
+        name = type(self).__name__
+        if set(state_dict) != {"last_epoch", "base_lr"}:
+            raise ValueError(f"{name}.load_state_dict: expected the entries 'last_epoch' and "
+                             f"'base_lr', got {sorted(state_dict)}")
+        epoch, base_lr = np.asarray(state_dict["last_epoch"]), np.asarray(state_dict["base_lr"])
+        if epoch.shape != () or epoch.dtype.kind not in "iu" or epoch < 0:
+            raise ValueError(f"{name}.load_state_dict: last_epoch must be a count >= 0, got "
+                             f"{epoch!r}")
+        if base_lr.shape != () or base_lr.dtype.kind not in "iuf":
+            raise ValueError(f"{name}.load_state_dict: base_lr must be a number, got "
+                             f"{base_lr!r}")
+        _check_number(name, "base_lr", float(base_lr))
+        self.last_epoch, self.base_lr = int(epoch), float(base_lr)
+
 
 class StepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""

@@ -358,3 +358,45 @@ def test_a_bad_optimizer_state_is_refused_and_changes_nothing(change, message):
     assert sorted(before) == sorted(after)
     for key in before:
         np.testing.assert_array_equal(before[key], after[key])
+
+
+@pytest.mark.parametrize("make", [lambda o: optim.StepLR(o, step_size=2, gamma=0.5),
+                                  lambda o: optim.CosineAnnealingLR(o, T_max=5, eta_min=0.01)])
+def test_a_schedule_resumes_where_it_stood(make, tmp_path):
+    params = _params()
+    optimizer = optim.SGD(params, lr=0.4)
+    schedule = make(optimizer)
+    for _ in range(3):
+        schedule.step()
+    mg.save(schedule.state_dict(), tmp_path / "schedule.npz")
+    mg.save(optimizer.state_dict(), tmp_path / "optimizer.npz")
+    expected = []
+    for _ in range(4):
+        schedule.step()
+        expected.append(optimizer.lr)
+
+    resumed_optimizer = optim.SGD(_params(), lr=0.4)
+    resumed = make(resumed_optimizer)
+    resumed_optimizer.load_state_dict(mg.load(tmp_path / "optimizer.npz"))
+    resumed.load_state_dict(mg.load(tmp_path / "schedule.npz"))
+    assert resumed.last_epoch == 3
+    got = []
+    for _ in range(4):
+        resumed.step()
+        got.append(resumed_optimizer.lr)
+    assert got == expected
+
+
+@pytest.mark.parametrize("state, message", [
+    ({"last_epoch": np.array(2)}, "expected the entries"),
+    ({"last_epoch": np.array(-1), "base_lr": np.array(0.1)}, "count >= 0"),
+    ({"last_epoch": np.array(1.5), "base_lr": np.array(0.1)}, "count >= 0"),
+    ({"last_epoch": np.array(1), "base_lr": np.array([0.1, 0.2])}, "must be a number"),
+    ({"last_epoch": np.array(1), "base_lr": np.array(-0.1)}, "base_lr must be in"),
+])
+def test_a_bad_schedule_state_is_refused_and_changes_nothing(state, message):
+    schedule = optim.StepLR(optim.SGD(_params(), lr=0.4), step_size=2)
+    schedule.step()
+    with pytest.raises(ValueError, match=message):
+        schedule.load_state_dict(state)
+    assert schedule.last_epoch == 1 and schedule.base_lr == 0.4
