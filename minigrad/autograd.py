@@ -17,6 +17,12 @@ Every op -- the library's primitives in ``ops.py`` and a user's custom op -- is 
 ``backward`` works on Tensors, so it is itself differentiable: ``backward(create_graph=True)``
 records the backward computation and gives higher-order gradients.
 
+Speed without a second set of formulas: in a first-order backward the library's own ops run
+those same formulas on plain arrays (``runs_on_arrays``), write into gradient arrays nobody else
+holds (``writes_into_grad``), and sum a broadcast operand's gradient without visiting its
+``BroadcastTo`` node (``broadcast_source``). ``create_graph=True`` and the graph drawer, which
+reports every edge, see every node as recorded.
+
 The ``ctx`` object *is* the graph node: an instance of the Function subclass, stored as the
 output's ``grad_fn``, holding the inputs (``ctx.inputs``), the non-tensor attributes the op was
 called with (``ctx.attrs``, shown by the graph drawer) and what forward saved.
