@@ -9,7 +9,10 @@ from PyTorch's own ops (mean, var, sqrt, broadcasting), as minigrad's composed B
 
 At large sizes the number of fresh (N, C) arrays decides the time, not the arithmetic: each one
 costs page faults on first touch (about 2 ms per 32 MiB here). The reference allocates three --
-the saved x-hat, the output and the input gradient.
+the saved x-hat, the output and the input gradient -- and so does the fused op. The composed
+graph allocates seven: four node outputs (x - mean, x-hat, x-hat * weight, + bias) and np.var's
+temporary in forward; the product gradient * weight and Var's centred input in backward, which
+sums broadcast gradients with einsum and writes into the gradients only it holds.
 """
 from __future__ import annotations
 
