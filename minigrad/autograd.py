@@ -30,7 +30,6 @@ called with (``ctx.attrs``, shown by the graph drawer) and what forward saved.
 from __future__ import annotations
 
 import contextlib
-import sys
 from sys import getrefcount
 
 import numpy as np

@@ -194,11 +194,8 @@ class Tensor:
         handed_out = {id(_memory_owner(grad.data))}
         for leaf, g in leaf_grads.items():
             if not create_graph:
-                data = g.data
-                owner = id(data if data.base is None else data.base)
-                # (only views can be read-only here: the pass makes its arrays writeable)
-                if (g.requires_grad or owner in handed_out
-                        or data.base is not None and not data.flags.writeable):
+                owner = id(_memory_owner(g.data))
+                if g.requires_grad or not g.data.flags.writeable or owner in handed_out:
                     # Detached, and a real array rather than a read-only broadcast view.
                     g = Tensor._make(np.array(g.data), False, None)
                     owner = id(g.data)
