@@ -13,11 +13,11 @@ batches of Tensors::
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
+from ._checks import positive_int
 from .tensor import Tensor, get_default_dtype
 
 __all__ = ["DataLoader", "Dataset", "split", "load_digits", "make_moons", "make_spirals"]
@@ -39,17 +39,14 @@ class DataLoader:
                 or not arrays:
             raise TypeError(f"DataLoader: expected a tuple of arrays such as (features, labels), "
                             f"got {type(arrays).__name__}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
-                or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive integer, got "
-                             f"{batch_size!r}")
+        batch_size = positive_int("DataLoader", "batch_size", batch_size)
         float_dtype = np.dtype(dtype if dtype is not None else get_default_dtype())
         self.arrays = tuple(_batchable(index, a, float_dtype) for index, a in enumerate(arrays))
         lengths = [len(a) for a in self.arrays]
         if len(set(lengths)) > 1:
             raise ValueError(f"DataLoader: the arrays have different lengths {lengths}; each "
                              f"needs one entry per sample")
-        self.batch_size = int(batch_size)
+        self.batch_size = batch_size
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.generator = np.random.default_rng(seed)

@@ -18,6 +18,7 @@ import numbers
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ._checks import is_real, probability
 from .autograd import Function, is_grad_enabled
 from .ops import normalize_axis
 from .tensor import Tensor
@@ -47,12 +48,6 @@ def _check_parameters(op_name: str, x: Tensor, expected_shape: tuple | None, **t
         if t.dtype != x.dtype:
             raise TypeError(f"{op_name}: the input is {x.dtype} but {name} is {t.dtype}; convert "
                             f"one of them (module.to(np.{x.dtype}) or x.astype(np.{t.dtype}))")
-
-
-def _is_real(value) -> bool:
-    """A real number (float and int first: ``isinstance`` against the ABC costs a microsecond,
-    which a BatchNorm call pays twice)."""
-    return type(value) in (float, int) or isinstance(value, numbers.Real)
 
 
 def _check_reduction(reduction: str, op_name: str) -> None:
@@ -226,8 +221,7 @@ def dropout(x, p: float = 0.5, training: bool = True, rng: np.random.Generator |
     value is unchanged; the identity when not training. Pass ``rng`` (a NumPy Generator) for
     reproducible masks; ``nn.Dropout`` always does."""
     x = _as_tensor(x)
-    if not (_is_real(p) and 0.0 <= p <= 1.0):
-        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p!r}")
+    probability("dropout", "p", p)
     if not training or p == 0:
         return x
     rng = np.random.default_rng() if rng is None else rng
@@ -389,11 +383,11 @@ def _check_batch_norm(x, running_mean, running_var, weight, bias, training, mome
     if training and x.size <= channels:
         raise ValueError(f"Expected more than 1 value per channel when training, got input "
                          f"size {x.shape}")
-    if not (_is_real(momentum) and 0.0 <= momentum <= 1.0):
+    if not (is_real(momentum) and 0.0 <= momentum <= 1.0):
         raise ValueError(f"batch_norm: momentum must be a number in [0, 1], got {momentum!r} "
                          f"(the cumulative average, momentum=None, is a BatchNorm layer option: "
                          f"it needs the layer's num_batches_tracked)")
-    if not (_is_real(eps) and eps >= 0):
+    if not (is_real(eps) and eps >= 0):
         raise ValueError(f"batch_norm: eps must be a number >= 0, got {eps!r}")
 
 

@@ -13,6 +13,7 @@ import numbers
 
 import numpy as np
 
+from ._checks import positive_int
 from .tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "LRScheduler", "StepLR", "CosineAnnealingLR"]
@@ -28,11 +29,6 @@ def _check_number(owner: str, name: str, value, low: float = 0.0, high: float = 
     if value < low or above:
         bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
         raise ValueError(f"{owner}: {name} must be in {bound}, got {value}")
-
-
-def _check_positive_int(owner: str, name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
 
 
 class Optimizer:
@@ -280,10 +276,10 @@ class StepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        _check_positive_int("StepLR", "step_size", step_size)
+        step_size = positive_int("StepLR", "step_size", step_size)
         _check_number("StepLR", "gamma", gamma)
         super().__init__(optimizer)
-        self.step_size = int(step_size)
+        self.step_size = step_size
         self.gamma = float(gamma)
 
     def lr_at(self, epoch: int) -> float:
@@ -295,10 +291,10 @@ class CosineAnnealingLR(LRScheduler):
     (and back up after that, as PyTorch's does)."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
-        _check_positive_int("CosineAnnealingLR", "T_max", T_max)
+        T_max = positive_int("CosineAnnealingLR", "T_max", T_max)
         _check_number("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer)
-        self.T_max = int(T_max)
+        self.T_max = T_max
         self.eta_min = float(eta_min)
 
     def lr_at(self, epoch: int) -> float:

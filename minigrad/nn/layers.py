@@ -2,20 +2,14 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 from .. import functional as F
+from .._checks import positive_int, probability
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 
 __all__ = ["Linear", "Conv2d", "ReLU", "Sigmoid", "Tanh", "Dropout", "Flatten"]
-
-
-def _positive_int(layer: str, name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _default_parameters(module: Module, weight_shape: tuple, fan_in: int, bias: bool, dtype,
@@ -38,8 +32,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, dtype=None,
                  rng=None):
         super().__init__()
-        self.in_features = _positive_int("Linear", "in_features", in_features)
-        self.out_features = _positive_int("Linear", "out_features", out_features)
+        self.in_features = positive_int("Linear", "in_features", in_features)
+        self.out_features = positive_int("Linear", "out_features", out_features)
         _default_parameters(self, (out_features, in_features), in_features, bias, dtype, rng)
 
     def forward(self, x):
@@ -58,8 +52,8 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  bias: bool = True, *, dtype=None, rng=None):
         super().__init__()
-        self.in_channels = _positive_int("Conv2d", "in_channels", in_channels)
-        self.out_channels = _positive_int("Conv2d", "out_channels", out_channels)
+        self.in_channels = positive_int("Conv2d", "in_channels", in_channels)
+        self.out_channels = positive_int("Conv2d", "out_channels", out_channels)
         self.kernel_size = F._pair(kernel_size, "kernel_size")
         self.stride = F._pair(stride, "stride")
         self.padding = F._pair(padding, "padding")
@@ -96,9 +90,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, *, rng=None):
         super().__init__()
-        if not (isinstance(p, numbers.Real) and 0.0 <= p <= 1.0):
-            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
-        self.p = float(p)
+        self.p = probability("Dropout", "p", p)
         self.rng = init.generator(rng).spawn(1)[0]
 
     def forward(self, x):

@@ -12,8 +12,8 @@ import numbers
 import numpy as np
 
 from .. import functional as F
+from .._checks import positive_int
 from ..tensor import Tensor, get_default_dtype
-from .layers import _positive_int
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
@@ -41,7 +41,7 @@ class _BatchNorm(Module):
                  *, dtype=None):
         super().__init__()
         name = type(self).__name__
-        self.num_features = _positive_int(name, "num_features", num_features)
+        self.num_features = positive_int(name, "num_features", num_features)
         if momentum is not None and not (isinstance(momentum, numbers.Real)
                                          and 0.0 <= momentum <= 1.0):
             raise ValueError(f"{name}: momentum must be in [0, 1] or None (cumulative average), "
@@ -136,8 +136,8 @@ class GroupNorm(Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
                  affine: bool = True, *, dtype=None):
         super().__init__()
-        self.num_groups = _positive_int("GroupNorm", "num_groups", num_groups)
-        self.num_channels = _positive_int("GroupNorm", "num_channels", num_channels)
+        self.num_groups = positive_int("GroupNorm", "num_groups", num_groups)
+        self.num_channels = positive_int("GroupNorm", "num_channels", num_channels)
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
                              f"num_groups ({num_groups})")
