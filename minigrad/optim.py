@@ -31,6 +31,23 @@ def _check_number(owner: str, name: str, value, low: float = 0.0, high: float = 
         raise ValueError(f"{owner}: {name} must be in {bound}, got {value}")
 
 
+def _saved_count(owner: str, key: str, value) -> int:
+    """A step or epoch count read back from a state dict: a 0-d integer >= 0."""
+    value = np.asarray(value)
+    if value.shape != () or value.dtype.kind not in "iu" or value < 0:
+        raise ValueError(f"{owner}.load_state_dict: {key!r} must be a count >= 0, got {value!r}")
+    return int(value)
+
+
+def _saved_rate(owner: str, key: str, value) -> float:
+    """A learning rate read back from a state dict: a 0-d number >= 0."""
+    value = np.asarray(value)
+    if value.shape != () or value.dtype.kind not in "iuf":
+        raise ValueError(f"{owner}.load_state_dict: {key!r} must be a number, got {value!r}")
+    _check_number(owner, key, float(value))
+    return float(value)
+
+
 class Optimizer:
     """Holds the parameters to update and the learning rate ``lr``.
 
@@ -101,11 +118,9 @@ class Optimizer:
         name = type(self).__name__
         entries = {key: np.asarray(value.data if isinstance(value, Tensor) else value)
                    for key, value in state_dict.items()}
-        lr = entries.pop("lr", None)
-        if lr is None or lr.shape != () or lr.dtype.kind not in "iuf":
-            raise ValueError(f"{name}.load_state_dict: expected a number 'lr', got "
-                             f"{None if lr is None else lr!r}")
-        _check_number(name, "lr", float(lr))
+        if "lr" not in entries:
+            raise ValueError(f"{name}.load_state_dict: expected a number 'lr', got none")
+        lr = _saved_rate(name, "lr", entries.pop("lr"))
         state = [{} for _ in self.params]
         for key, value in entries.items():
             index, _, buffer = key.partition(".")
@@ -116,10 +131,7 @@ class Optimizer:
                                  f"{len(self.params)} and a buffer in {self.buffers}")
             param = self.params[int(index)].data
             if buffer == "step":
-                if value.shape != () or value.dtype.kind not in "iu" or value < 0:
-                    raise ValueError(f"{name}.load_state_dict: {key!r} must be a count >= 0, "
-                                     f"got {value!r}")
-                state[int(index)][buffer] = int(value)
+                state[int(index)][buffer] = _saved_count(name, key, value)
             elif value.shape != param.shape or value.dtype != param.dtype:
                 raise ValueError(f"{name}.load_state_dict: {key!r} has shape {value.shape} and "
                                  f"dtype {value.dtype}; its parameter has shape {param.shape} "
@@ -130,7 +142,7 @@ class Optimizer:
             if buffers and set(buffers) != set(self.buffers):
                 raise ValueError(f"{name}.load_state_dict: parameter {index} has "
                                  f"{sorted(buffers)}, expected all of {list(self.buffers)}")
-        self.lr, self.state = float(lr), state
+        self.lr, self.state = lr, state
 
     def __repr__(self):
         settings = ", ".join(f"{k}={v}" for k, v in vars(self).items()
@@ -261,15 +273,9 @@ class LRScheduler:
         if set(state_dict) != {"last_epoch", "base_lr"}:
             raise ValueError(f"{name}.load_state_dict: expected the entries 'last_epoch' and "
                              f"'base_lr', got {sorted(state_dict)}")
-        epoch, base_lr = np.asarray(state_dict["last_epoch"]), np.asarray(state_dict["base_lr"])
-        if epoch.shape != () or epoch.dtype.kind not in "iu" or epoch < 0:
-            raise ValueError(f"{name}.load_state_dict: last_epoch must be a count >= 0, got "
-                             f"{epoch!r}")
-        if base_lr.shape != () or base_lr.dtype.kind not in "iuf":
-            raise ValueError(f"{name}.load_state_dict: base_lr must be a number, got "
-                             f"{base_lr!r}")
-        _check_number(name, "base_lr", float(base_lr))
-        self.last_epoch, self.base_lr = int(epoch), float(base_lr)
+        epoch = _saved_count(name, "last_epoch", state_dict["last_epoch"])
+        base_lr = _saved_rate(name, "base_lr", state_dict["base_lr"])
+        self.last_epoch, self.base_lr = epoch, base_lr
 
 
 class StepLR(LRScheduler):
