@@ -35,7 +35,7 @@ from sys import getrefcount
 import numpy as np
 
 __all__ = ["Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
-           "module_scope", "topological_order", "backpropagate", "grad"]
+           "module_scope", "topological_order", "graph_nodes", "backpropagate", "grad"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -307,6 +307,20 @@ def topological_order(root: Function) -> list:
             order.append(node)
     order.reverse()
     return order
+
+
+def graph_nodes(outputs) -> list:
+    """Every node behind ``outputs``, each after the nodes that produced its inputs (so the
+    node nearest the inputs comes first)."""
+    seen, nodes = set(), []
+    for out in outputs:
+        if out.grad_fn is None:
+            continue
+        for node in reversed(topological_order(out.grad_fn)):
+            if id(node) not in seen:
+                seen.add(id(node))
+                nodes.append(node)
+    return nodes
 
 
 def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False, on_edge=None):

@@ -191,10 +191,10 @@ class Tensor:
         # Add hands one gradient array to both its inputs, Reshape a view of it: give every leaf
         # memory of its own (not shared with another leaf or the caller's grad), so writing into
         # one .grad cannot change another.
-        handed_out = {id(_memory_owner(grad.data))}
+        handed_out = {id(memory_owner(grad.data))}
         for leaf, g in leaf_grads.items():
             if not create_graph:
-                owner = id(_memory_owner(g.data))
+                owner = id(memory_owner(g.data))
                 if g.requires_grad or not g.data.flags.writeable or owner in handed_out:
                     # Detached, and a real array rather than a read-only broadcast view.
                     g = Tensor._make(np.array(g.data), False, None)
@@ -332,9 +332,12 @@ def _raw(value):
     return value.data if isinstance(value, Tensor) else value
 
 
-def _memory_owner(array: np.ndarray):
-    """The object whose memory ``array`` uses (itself, or the array it is a view of)."""
-    return array if array.base is None else array.base
+def memory_owner(array: np.ndarray) -> np.ndarray:
+    """The array that owns the memory ``array`` uses: itself, or the array it is a view of.
+    (Who shares memory with whom: leaf gradients, the graph drawer, the memory experiment.)"""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
 
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:

@@ -20,7 +20,8 @@ import numpy as np
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad.autograd import topological_order
+from minigrad.autograd import graph_nodes
+from minigrad.tensor import memory_owner
 from minigrad.training import train_step
 
 from .common import COLORS, Findings, digits, figure, model, seed_everything, sgd
@@ -113,18 +114,18 @@ def held_for_backward(loss, network) -> dict:
     out."""
     labels = _layer_labels(network)
     # Parameters (and views of them, such as a transposed weight) are not counted.
-    counted = {id(_memory_block(p.data)) for p in network.parameters()}
+    counted = {id(memory_owner(p.data)) for p in network.parameters()}
     held = {}
 
     def credit(label, array):
         if not isinstance(array, np.ndarray):
             return  # shapes, dtypes and other small Python values
-        block = _memory_block(array)
+        block = memory_owner(array)
         if id(block) not in counted:
             counted.add(id(block))
             held[label] = held.get(label, 0) + block.nbytes
 
-    for node in reversed(topological_order(loss.grad_fn)):  # producers before consumers
+    for node in graph_nodes((loss,)):  # producers before consumers
         label = next((labels[id(m)] for m in reversed(node.scope) if id(m) in labels), "loss")
         held.setdefault(label, 0)
         credit(label, node._output)
@@ -137,13 +138,6 @@ def held_for_backward(loss, network) -> dict:
             else:
                 credit(label, value)
     return held
-
-
-def _memory_block(array: np.ndarray) -> np.ndarray:
-    """The array that owns the memory ``array`` views (itself if it owns it)."""
-    while isinstance(array.base, np.ndarray):
-        array = array.base
-    return array
 
 
 def _layer_labels(network) -> dict:

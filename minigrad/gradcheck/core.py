@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import autograd
-from ..autograd import enable_grad
+from ..autograd import enable_grad, graph_nodes
 from ..tensor import Tensor
 from .compare import compare_directional, compare_elementwise
-from .guards import graph_nodes, kink_warnings, precision_warnings
+from .guards import kink_warnings, precision_warnings
 from .numeric import Projection, as_outputs, project
 from .report import GradcheckResult
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..autograd import topological_order
 from ..tensor import Tensor
 
-__all__ = ["KINKS", "graph_nodes", "precision_warnings", "kink_warnings"]
+__all__ = ["KINKS", "precision_warnings", "kink_warnings"]
 
 # How close to a kink counts as on it, in units of the finite-difference step eps. The step
 # reaches a node's input scaled by how strongly that input depends on the perturbed one, which
@@ -42,20 +41,6 @@ KINKS = {ops.Relu: _distance_to_zero, ops.Abs: _distance_to_zero, ops.Max: _gap_
 # What the distances are measured over, and to what: for the warning's wording.
 _KINK_NAMES = {ops.Relu: ("inputs", "relu's kink at 0"), ops.Abs: ("inputs", "abs's kink at 0"),
                ops.Max: ("maxima", "a tie with the runner-up")}
-
-
-def graph_nodes(outputs) -> list:
-    """Every node behind ``outputs``, each after the nodes that produced its inputs (so the
-    node nearest the inputs comes first)."""
-    seen, nodes = set(), []
-    for out in outputs:
-        if out.grad_fn is None:
-            continue
-        for node in reversed(topological_order(out.grad_fn)):
-            if id(node) not in seen:
-                seen.add(id(node))
-                nodes.append(node)
-    return nodes
 
 
 def precision_warnings(nodes, outputs) -> list[str]:

@@ -7,9 +7,9 @@ inputs) is reported as the culprit; a user's custom Function buried in a model s
 """
 from __future__ import annotations
 
-from ..autograd import enable_grad
+from ..autograd import enable_grad, graph_nodes
 from .core import float64_copies, run_check
-from .guards import graph_nodes, kink_warnings
+from .guards import kink_warnings
 from .numeric import as_outputs
 from .report import OpCheck
 

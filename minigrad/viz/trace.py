@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import ops
-from ..autograd import backpropagate, topological_order
-from ..tensor import Tensor
+from ..autograd import backpropagate, graph_nodes
+from ..tensor import Tensor, memory_owner
 
 __all__ = ["GradientFlow", "gradient_flow", "outgoing_gradients", "grad_norm", "Picture", "Vertex",
            "Edge", "trace"]
@@ -157,7 +157,7 @@ class _Builder:
                       for name, t in (names or {}).items()}
         if root.name:  # the root Tensor is at hand; other intermediates are known by node only
             self.names.setdefault(tensor_key(root), root.name)
-        self.nodes = topological_order(root.grad_fn)[::-1] if root.grad_fn is not None else []
+        self.nodes = graph_nodes((root,))
         self.modules = _ModuleNames(self.nodes)
         self.vertices: dict = {}
         self.edges: dict = {}
@@ -309,7 +309,7 @@ class _ModuleNames:
                     if isinstance(tensor, Tensor):
                         about = (kind, path, _chain(root, by_path, path))
                         self.leaves.setdefault(tensor, about)
-                        self.storage.setdefault(id(_storage(tensor.data)), about)
+                        self.storage.setdefault(id(memory_owner(tensor.data)), about)
         for node in nodes:  # modules called outside their root's tree still get a label
             for module in node.scope:
                 self.labels.setdefault(module, _module_summary(module))
@@ -321,16 +321,9 @@ class _ModuleNames:
             return self.leaves[tensor]
         if tensor.requires_grad:
             return "input", "input", ()
-        if id(_storage(tensor.data)) in self.storage:
-            return self.storage[id(_storage(tensor.data))]
+        if id(memory_owner(tensor.data)) in self.storage:
+            return self.storage[id(memory_owner(tensor.data))]
         return "constant", "constant", ()
-
-
-def _storage(array: np.ndarray):
-    """The array that owns ``array``'s memory (itself, unless it is a view)."""
-    while isinstance(array.base, np.ndarray):
-        array = array.base
-    return array
 
 
 def _named(module, method, default):
