@@ -16,6 +16,7 @@ import numpy as np
 import minigrad as mg
 from .autograd import topological_order
 from .viz import draw_graph, save_graph
+from .viz.draw import graph_format
 from .viz.batchnorm_paths import (PATH_TITLES, PATHS, autograd_paths, batchnorm_invariants,
                                   batchnorm_paths)
 
@@ -45,9 +46,10 @@ def add_arguments(parser) -> None:
 
 
 def _output_path(text: str) -> Path:
-    if Path(text).suffix.lower() not in (".svg", ".png", ".pdf", ".dot"):
-        raise argparse.ArgumentTypeError(f"{text!r}: the file name must end in .svg, .png, "
-                                         f".pdf or .dot")
+    try:
+        graph_format(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     return Path(text)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-from .core import checked_indices, float64_copies, run_check
+from .core import as_inputs, checked_indices, float64_copies, run_check
 from .locate import check_ops
 from .report import GradcheckError, GradcheckResult, GradcheckWarning
 
@@ -29,7 +29,7 @@ def check_gradients(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: 
     if order not in (1, 2):
         raise ValueError(f"check_gradients: order must be 1 or 2, got {order!r}")
     caller = "gradcheck" if order == 1 else "gradgradcheck"
-    inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    inputs = as_inputs(inputs)
     checked = checked_indices(inputs, caller)
     copies = float64_copies(inputs)
     settings = dict(eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode)

@@ -28,11 +28,12 @@ def compare_elementwise(analytic, numeric, *, output, input, atol, rtol, rng) ->
     rel = relative_error(analytic, numeric, floor=atol)
     # Order by how far past its tolerance each element is, so the worst offender comes first.
     excess = np.abs(analytic - numeric) / (atol + rtol * np.abs(numeric))
+    failing = int(bad.sum())
     worst = [_element(analytic, numeric, np.unravel_index(i, analytic.shape))
-             for i in np.argsort(-excess, axis=None)[:int(bad.sum())][:8]]
-    comparison = Comparison(output, input, analytic.shape, ok=not bad.any(),
+             for i in np.argsort(-excess, axis=None)[:failing][:8]]
+    comparison = Comparison(output, input, analytic.shape, ok=failing == 0,
                             max_rel_error=float(rel.max(initial=0.0)), worst=worst,
-                            failing=int(bad.sum()))
+                            failing=failing)
     if not comparison.ok:
         comparison.diagnosis = diagnose(analytic, lambda w: float(np.vdot(numeric, w)),
                                         atol=atol, rtol=rtol, rng=rng, bad=bad)

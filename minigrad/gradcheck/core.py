@@ -32,6 +32,11 @@ def checked_indices(inputs, caller: str) -> list[int]:
     return checked
 
 
+def as_inputs(inputs) -> tuple:
+    """The inputs as a tuple: a single tensor (or value) is one input, as in PyTorch."""
+    return tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+
+
 def float64_copies(inputs) -> tuple:
     """Owned, contiguous float64 copies of the floating tensors (others pass through): the check
     perturbs them in place, and float64 keeps a finite difference's rounding error near 1e-10."""

@@ -8,7 +8,7 @@ inputs) is reported as the culprit; a user's custom Function buried in a model s
 from __future__ import annotations
 
 from ..autograd import enable_grad, graph_nodes
-from .core import float64_copies, run_check
+from .core import as_inputs, float64_copies, run_check
 from .guards import kink_warnings
 from .numeric import as_outputs
 from .report import OpCheck
@@ -23,8 +23,7 @@ def locate_bad_gradient(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rt
     ``order=2``: whose backward's own gradient (the op's double backward) is wrong.
 
     ``print(*result[0].describe(), sep="\\n")`` shows the first one with its worst elements."""
-    inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
-    checks = check_ops(fn, float64_copies(inputs), eps=eps, atol=atol, rtol=rtol,
+    checks = check_ops(fn, float64_copies(as_inputs(inputs)), eps=eps, atol=atol, rtol=rtol,
                        fast_mode=fast_mode, order=order)
     return [c for c in checks if c.status == "wrong"]
 

@@ -1,6 +1,7 @@
 """What a gradient check found, as objects a caller can inspect and as a short printed table."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,10 +74,7 @@ class Comparison:
 
     @property
     def size(self) -> int:
-        count = 1
-        for n in self.shape:
-            count *= n
-        return count
+        return math.prod(self.shape)
 
     def describe(self) -> list[str]:
         """The report lines for this comparison (one line when it passed)."""
@@ -196,10 +194,10 @@ class GradcheckResult:
             lines = [f"guilty op: {culprits[0].op}, whose {what} disagrees with finite "
                      f"differences at the values the node saw:"]
             lines += ["  " + line for line in culprits[0].describe()]
-            others = sorted({c.op for c in culprits[1:]})
-            if others or len(culprits) > 1:
-                lines.append(f"  ({len(culprits) - 1} more wrong node(s) further from the inputs"
-                             + (f": {', '.join(others)})" if others else ")"))
+            if len(culprits) > 1:
+                others = ", ".join(sorted({c.op for c in culprits[1:]}))
+                lines.append(f"  ({len(culprits) - 1} more wrong node(s) further from the inputs: "
+                             f"{others})")
             return lines
         kinks = [c for c in self.op_checks if c.status == "kink"]
         if kinks:

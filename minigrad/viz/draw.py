@@ -116,16 +116,26 @@ def draw_graph(root, *, show_grad: bool = True, show_data: bool = False, rankdir
     return graph
 
 
+def graph_format(path) -> str:
+    """The format a graph file's name asks for: svg, png, pdf or dot (its suffix); a
+    ValueError naming the file for anything else."""
+    fmt = Path(path).suffix.lstrip(".").lower()
+    if fmt not in ("svg", "png", "pdf", "dot"):
+        raise ValueError(f"cannot write {Path(path).name!r}: the file name must end in .svg, "
+                         f".png, .pdf or .dot")
+    return fmt
+
+
 def save_graph(graph: graphviz.Digraph, path) -> Path:
     """Write ``graph`` to ``path`` (.svg, .png, .pdf or .dot). The DOT source is always
     written next to it (``path`` with suffix .dot); without Graphviz's ``dot`` program only
     that is written, and one line on stderr says how to install Graphviz. Returns the path of
     the file that was written last (the rendered one, or the .dot)."""
     path = Path(path)
-    fmt = path.suffix.lstrip(".").lower()
-    if fmt not in ("svg", "png", "pdf", "dot"):
-        raise ValueError(f"save_graph: cannot write {path.name!r}: the file name must end in "
-                         f".svg, .png, .pdf or .dot")
+    try:
+        fmt = graph_format(path)
+    except ValueError as error:
+        raise ValueError(f"save_graph: {error}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     dot_path = path.with_suffix(".dot")
     dot_path.write_text(graph.source, encoding="utf-8")
