@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import positive_int
-from .tensor import Tensor, get_default_dtype
+from .tensor import Tensor, _raw, resolve_dtype
 
 __all__ = ["DataLoader", "Dataset", "split", "load_digits", "make_moons", "make_spirals"]
 
@@ -40,7 +40,7 @@ class DataLoader:
             raise TypeError(f"DataLoader: expected a tuple of arrays such as (features, labels), "
                             f"got {type(arrays).__name__}")
         batch_size = positive_int("DataLoader", "batch_size", batch_size)
-        float_dtype = np.dtype(dtype if dtype is not None else get_default_dtype())
+        float_dtype = resolve_dtype(dtype)
         self.arrays = tuple(_batchable(index, a, float_dtype) for index, a in enumerate(arrays))
         lengths = [len(a) for a in self.arrays]
         if len(set(lengths)) > 1:
@@ -71,7 +71,7 @@ class DataLoader:
 
 
 def _batchable(index: int, array, float_dtype) -> np.ndarray:
-    array = np.asarray(array.data if isinstance(array, Tensor) else array)
+    array = np.asarray(_raw(array))
     if array.ndim == 0:
         raise ValueError(f"DataLoader: array {index} is a scalar; each array needs one entry "
                          f"per sample along its first axis")

@@ -596,7 +596,7 @@ def _operand(value, like):
         return value
     if isinstance(value, Tensor) and (value.requires_grad or value.dtype.kind not in "iu"):
         return value
-    array = np.asarray(value.data if isinstance(value, Tensor) else value)
+    array = np.asarray(_raw(value))
     if array.dtype == object:
         raise TypeError(f"cannot combine a tensor with {type(value).__name__}")
     if isinstance(like, Tensor) and like.dtype.kind == "f" and array.dtype.kind in "iuf":
@@ -759,7 +759,7 @@ def getitem(x: Tensor, index) -> Tensor:
     if isinstance(index, Tensor):
         index = index.data
     elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        index = tuple(_raw(i) for i in index)
     elif isinstance(index, list):
         index = np.asarray(index)
     try:
@@ -774,7 +774,7 @@ def _join_operands(tensors) -> list:
     """Tensors to join, with constants (arrays, lists) in the first float tensor's dtype."""
     like = next((t for t in tensors if isinstance(t, Tensor) and t.dtype.kind == "f"), None)
     return [t if isinstance(t, Tensor) and t.dtype.kind == "f" else
-            Tensor(_operand(np.asarray(t.data if isinstance(t, Tensor) else t), like))
+            Tensor(_operand(np.asarray(_raw(t)), like))
             for t in tensors]
 
 
@@ -808,8 +808,7 @@ def stack(tensors, axis: int = 0) -> Tensor:
 
 def where(condition, a, b) -> Tensor:
     """Elementwise ``a`` where ``condition`` holds, else ``b`` (like ``np.where``)."""
-    condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition,
-                           dtype=bool)
+    condition = np.asarray(_raw(condition), dtype=bool)
     like = a if isinstance(a, Tensor) else b
     a, b = _operand(a, like), _operand(b, like)
     shapes = [condition.shape] + [t.shape for t in (a, b) if isinstance(t, Tensor)]

@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 
 from ._checks import positive_int
-from .tensor import Tensor
+from .tensor import Tensor, _raw
 
 __all__ = ["Optimizer", "SGD", "Adam", "LRScheduler", "StepLR", "CosineAnnealingLR"]
 
@@ -116,7 +116,7 @@ class Optimizer:
         and a buffer's shape and dtype against its parameter -- and if one is wrong a
         ValueError says which, and the optimizer is left as it was."""
         name = type(self).__name__
-        entries = {key: np.asarray(value.data if isinstance(value, Tensor) else value)
+        entries = {key: np.asarray(_raw(value))
                    for key, value in state_dict.items()}
         if "lr" not in entries:
             raise ValueError(f"{name}.load_state_dict: expected a number 'lr', got none")

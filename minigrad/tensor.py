@@ -30,6 +30,12 @@ def get_default_dtype() -> np.dtype:
     return _default_dtype
 
 
+def resolve_dtype(dtype) -> np.dtype:
+    """``dtype`` as a NumPy dtype; None means the default dtype (what new parameters,
+    buffers and batches get)."""
+    return _default_dtype if dtype is None else np.dtype(dtype)
+
+
 def _to_array(data, dtype) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data

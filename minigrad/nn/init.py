@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import get_default_dtype
+from ..tensor import resolve_dtype
 
 __all__ = ["manual_seed", "generator", "uniform"]
 
@@ -37,5 +37,5 @@ def generator(rng=None) -> np.random.Generator:
 def uniform(shape, bound: float, rng=None, dtype=None) -> np.ndarray:
     """Samples of U(-bound, bound) -- PyTorch's default init for Linear and Conv2d, whose
     kaiming_uniform(a=sqrt(5)) works out to bound = 1/sqrt(fan_in) for weights and biases."""
-    dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
+    dtype = resolve_dtype(dtype)
     return generator(rng).uniform(-bound, bound, shape).astype(dtype)

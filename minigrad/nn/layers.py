@@ -5,7 +5,6 @@ import math
 
 from .. import functional as F
 from .._checks import positive_int, probability
-from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 
@@ -109,7 +108,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        x = x if isinstance(x, Tensor) else Tensor(x)
+        x = F._as_tensor(x)
         start, end = self.start_dim % max(x.ndim, 1), self.end_dim % max(x.ndim, 1)
         if x.ndim == 0 or start > end:
             raise ValueError(f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim}): "

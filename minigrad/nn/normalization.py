@@ -13,19 +13,15 @@ import numpy as np
 
 from .. import functional as F
 from .._checks import positive_int
-from ..tensor import Tensor, get_default_dtype
+from ..tensor import Tensor, resolve_dtype
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
 
 
-def _dtype(dtype) -> np.dtype:
-    return get_default_dtype() if dtype is None else np.dtype(dtype)
-
-
 def _affine_parameters(module: Module, shape: tuple, affine: bool, dtype) -> None:
     """weight = 1 and bias = 0 of ``shape``, or both None when not ``affine``."""
-    dtype = _dtype(dtype)
+    dtype = resolve_dtype(dtype)
     for name, fill in (("weight", np.ones), ("bias", np.zeros)):
         module.register_parameter(name, Parameter(fill(shape, dtype=dtype)) if affine else None)
 
@@ -51,7 +47,7 @@ class _BatchNorm(Module):
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         self.fused = bool(fused)
-        dtype = _dtype(dtype)
+        dtype = resolve_dtype(dtype)
         _affine_parameters(self, (num_features,), affine, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=dtype)))
@@ -68,7 +64,7 @@ class _BatchNorm(Module):
             self.num_batches_tracked.data[...] = 0
 
     def forward(self, x):
-        x = x if isinstance(x, Tensor) else Tensor(x)
+        x = F._as_tensor(x)
         if x.ndim not in self.ranks or x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}): expected an input "
                              f"of shape {self.layout} with C={self.num_features}, got shape "
@@ -146,7 +142,7 @@ class GroupNorm(Module):
         _affine_parameters(self, (num_channels,), affine, dtype)
 
     def forward(self, x):
-        x = x if isinstance(x, Tensor) else Tensor(x)
+        x = F._as_tensor(x)
         if x.ndim < 2 or x.shape[1] != self.num_channels:
             raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}): expected an "
                              f"input of shape (N, {self.num_channels}, ...), got shape {x.shape}")
