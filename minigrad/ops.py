@@ -684,15 +684,11 @@ def _resolve_shape(shape, size):
     """``shape`` with a -1 filled in, or None if it cannot hold ``size`` elements."""
     if -1 not in shape:
         return shape if math.prod(shape) == size else None
-    unknown = [i for i, n in enumerate(shape) if n == -1]
     known = math.prod(n for n in shape if n != -1)
-    if len(unknown) > 1 or any(n < -1 for n in shape):
+    if shape.count(-1) > 1 or any(n < -1 for n in shape) or known == 0 or size % known:
         return None
-    if unknown:
-        if known == 0 or size % known:
-            return None
-        shape = shape[:unknown[0]] + (size // known,) + shape[unknown[0] + 1:]
-    return shape if math.prod(shape) == size else None
+    unknown = shape.index(-1)
+    return shape[:unknown] + (size // known,) + shape[unknown + 1:]
 
 
 def transpose(x: Tensor, axes) -> Tensor:
@@ -763,11 +759,10 @@ def getitem(x: Tensor, index) -> Tensor:
     elif isinstance(index, list):
         index = np.asarray(index)
     try:
-        np.empty(x.shape, dtype=np.int8)[index]
-    except IndexError as error:
+        return GetItem.apply(x, index=index)
+    except IndexError as error:  # raised by the forward's indexing, before anything is recorded
         raise IndexError(f"getitem: index {index!r:.60} is invalid for a tensor of shape "
                          f"{x.shape}: {error}") from None
-    return GetItem.apply(x, index=index)
 
 
 def _join_operands(tensors) -> list:
@@ -803,7 +798,8 @@ def stack(tensors, axis: int = 0) -> Tensor:
                          f"{[t.shape for t in tensors]}")
     (axis,) = normalize_axis(axis, tensors[0].ndim + 1, "stack")
     shape = tensors[0].shape[:axis] + (1,) + tensors[0].shape[axis:]
-    return concatenate([t.reshape(shape) for t in tensors], axis=axis)
+    # (concatenate's checks hold already: same shapes, a valid axis)
+    return Concatenate.apply(*[t.reshape(shape) for t in tensors], axis=axis)
 
 
 def where(condition, a, b) -> Tensor:
