@@ -82,16 +82,9 @@ class Mul(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        if ctx.broadcast_inputs:
-            grad_b = _times(ctx, 1, grad, a, last_use=not need_a) if need_b else None
-            grad_a = _times(ctx, 0, grad, b, last_use=True) if need_a else None
-            return grad_a, grad_b
-        grad_b = grad * a if need_b else None
-        if not need_a:
-            return None, grad_b
-        if ctx.owns_grad and getattr(b, "dtype", grad.dtype) == grad.dtype:  # last use of grad
-            return np.multiply(grad, b, out=grad), grad_b
-        return grad * b, grad_b
+        grad_b = _times(ctx, 1, grad, a, last_use=not need_a) if need_b else None
+        grad_a = _times(ctx, 0, grad, b, last_use=True) if need_a else None
+        return grad_a, grad_b
 
 
 def _scaled(ctx, grad, factor):
@@ -108,11 +101,11 @@ def _passed_on(ctx, index, grad):
 
 
 def _times(ctx, index, grad, factor, last_use: bool):
-    """``grad * factor``, the gradient of input ``index`` of a product with a broadcast input,
-    made as cheaply as the pass allows: summed straight down to the input's shape before
-    broadcasting by one einsum, with no full-size product (Function.broadcast_source); else
-    written into ``grad`` if the backward owns it and does not read it again; else new."""
-    source = ctx.broadcast_source(index)
+    """``grad * factor``, the gradient of input ``index`` of a product, made as cheaply as the
+    pass allows: summed straight down to the input's shape before broadcasting by one einsum,
+    with no full-size product (Function.broadcast_source); else written into ``grad`` if the
+    backward owns it and does not read it again; else a new array."""
+    source = ctx.broadcast_source(index) if ctx.broadcast_inputs else None
     if source is not None:
         return PastBroadcast(_sum_to(source, grad, factor))
     if last_use and ctx.owns_grad and getattr(factor, "dtype", grad.dtype) == grad.dtype:
