@@ -110,10 +110,11 @@ def train_step(model, optimizer, features, labels) -> tuple[float, int]:
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-    return loss.item(), _correct(logits, labels)
+    return loss.item(), count_correct(logits, labels)
 
 
-def _correct(logits, labels) -> int:
+def count_correct(logits, labels) -> int:
+    """How many rows of ``logits`` have their largest value at the label."""
     return int((logits.data.argmax(axis=1) == labels.data).sum())
 
 
@@ -142,13 +143,21 @@ def evaluate(model, loader) -> tuple[float, float]:
         for features, labels in loader:
             logits = model(features)
             total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
-            correct += _correct(logits, labels)
+            correct += count_correct(logits, labels)
             count += len(labels)
     return total_loss / count, correct / count
 
 
 def _dtype_of(model):
     return next(iter(model.parameters())).dtype
+
+
+def train_loader(data: Dataset, batch_size: int, seed, dtype) -> DataLoader:
+    """The training part of ``data``, reshuffled each epoch from ``seed``; a last batch short
+    of ``batch_size`` is dropped, since it may hold one sample, on which BatchNorm cannot
+    train."""
+    return DataLoader((data.x_train, data.y_train), batch_size, shuffle=True, seed=seed,
+                      drop_last=True, dtype=dtype)
 
 
 def eval_loader(data: Dataset, dtype) -> DataLoader:
@@ -185,8 +194,7 @@ def fit(model, data: Dataset, optimizer, *, epochs: int, batch_size: int = 64, s
     from tqdm.auto import tqdm
 
     dtype = _dtype_of(model)
-    train = DataLoader((data.x_train, data.y_train), batch_size, shuffle=True, seed=seed,
-                       drop_last=True, dtype=dtype)
+    train = train_loader(data, batch_size, seed, dtype)
     test = eval_loader(data, dtype)
     history = []
     for epoch in range(1, epochs + 1):

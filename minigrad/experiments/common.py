@@ -178,8 +178,7 @@ def train(network, *, steps: int, batch_size: int, optimizer, seed: int, bar=Non
     can go past the rate where training blows up without crashing.
     """
     data = digits()
-    loader = DataLoader((data.x_train, data.y_train), batch_size=batch_size, shuffle=True,
-                        seed=seed, drop_last=True, dtype=np.float32)
+    loader = training.train_loader(data, batch_size, seed, np.float32)
     if len(loader) == 0:
         raise ValueError(f"train: batch_size {batch_size} is larger than the training set "
                          f"({len(data.x_train)} samples)")

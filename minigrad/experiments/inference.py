@@ -23,7 +23,7 @@ import copy
 import numpy as np
 
 import minigrad as mg
-from minigrad import nn
+from minigrad import nn, training
 from minigrad.data import DataLoader
 
 from .common import (COLORS, Findings, digits, evaluate, figure, model, percent,
@@ -138,12 +138,9 @@ def _batch_norms(network) -> list:
 def _one_at_a_time(network) -> float:
     """Test accuracy in eval mode, feeding the test images one by one."""
     data = digits()
-    network.eval()
-    with mg.no_grad():
-        correct = sum(int(np.argmax(network(mg.Tensor(x[None])).data) == y)
-                      for x, y in zip(data.x_test, data.y_test))
+    _, accuracy = training.evaluate(network, DataLoader((data.x_test, data.y_test), batch_size=1))
     network.train()
-    return correct / len(data.y_test)
+    return accuracy
 
 
 def _with_population_statistics(network):
@@ -166,7 +163,7 @@ def _train_mode_accuracy(network, batch_size: int, seed: int) -> float:
     correct = count = 0
     with mg.no_grad():
         for x, y in loader:
-            correct += int(np.sum(np.argmax(scratch(x).data, axis=1) == y.data))
+            correct += training.count_correct(scratch(x), y)
             count += len(y)
     return correct / count
 
