@@ -9,8 +9,15 @@ from .ops import concatenate, stack, where
 from .gradcheck import (gradcheck, gradgradcheck, GradcheckError, GradcheckResult,
                         GradcheckWarning, check_gradients, gradcheck_module, locate_bad_gradient)
 from .serialization import save, load
-from .viz import draw_graph
 from . import optim
 from . import functional, nn
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # mg.draw_graph imports the drawing code (and graphviz) on first use, not with minigrad.
+    if name == "draw_graph":
+        from .viz import draw_graph
+        return draw_graph
+    raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
