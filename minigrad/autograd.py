@@ -192,11 +192,17 @@ class Function:
 
     # -- what forward hands to backward ----------------------------------------------------------
 
+    @property
+    def recording(self) -> bool:
+        """Whether this forward is recorded, so a backward may run: work only the backward
+        needs (a mask, a sign) can be skipped when not (under no_grad, in evaluation)."""
+        return bool(self.inputs)
+
     def save_for_backward(self, *items):
         """Keep values for backward. Pass the forward's input arrays, its output array or any
         other array; ``saved_tensors`` gives them back as Tensors connected to the graph, so a
         backward written with them is itself differentiable."""
-        if not self.inputs:  # not recording: nothing will call backward
+        if not self.recording:  # nothing will call backward
             return
         saved = []
         for item in items:

@@ -219,7 +219,8 @@ class Abs(Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(np.sign(x))
+        if ctx.recording:
+            ctx.save_for_backward(np.sign(x))
         return np.abs(x)
 
     @staticmethod
@@ -267,8 +268,8 @@ class Relu(Function):
 
     @staticmethod
     def forward(ctx, x):
-        positive = x > 0
-        ctx.save_for_backward(positive)
+        if ctx.recording:
+            ctx.save_for_backward(x > 0)
         return np.maximum(x, 0)
 
     @staticmethod
@@ -410,8 +411,9 @@ class Max(Function):
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         out = x.max(axis=axis, keepdims=True)
-        is_max = (x == out).astype(x.dtype)
-        ctx.save_for_backward(is_max / is_max.sum(axis=axis, keepdims=True))
+        if ctx.recording:
+            is_max = (x == out).astype(x.dtype)
+            ctx.save_for_backward(is_max / is_max.sum(axis=axis, keepdims=True))
         return out if keepdims else np.squeeze(out, axis=axis)
 
     @staticmethod
