@@ -67,13 +67,8 @@ def _statistics(x, grad_y, weight, eps, axis) -> _Statistics:
     inv_std = 1.0 / np.sqrt(var + eps)
     x_hat = (x - mean) * inv_std
     g = grad_y
-    if weight is not None:
-        weight = np.asarray(weight)
-        shape = [1] * x.ndim
-        for a in range(x.ndim):
-            if a not in axis:
-                shape[a] = x.shape[a]
-        g = grad_y * weight.reshape(shape)
+    if weight is not None:  # per channel: shaped like the statistics, 1 along the reduced axes
+        g = grad_y * np.asarray(weight).reshape(var.shape)
     return _Statistics(x_hat, inv_std, var, g, axis)
 
 
