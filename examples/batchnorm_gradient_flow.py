@@ -54,7 +54,7 @@ for name in closed:
 # before BatchNorm receives a zero gradient (β replaces it).
 
 # %%
-loss.backward()
+loss.backward(retain_graph=True)  # keep the graph's saved values: the drawing below needs them
 total = sum(parts.values())
 print("max |sum of paths - x.grad| =", np.abs(total - x.grad.data).max())
 print("per-channel sum of x.grad  =", x.grad.data.sum(axis=0))

@@ -3,9 +3,11 @@
 Its showcase is Batch Normalization composed from the library's own ops, so every gradient path
 through it can be watched, checked by finite differences and drawn.
 """
-from .tensor import Tensor, tensor, set_default_dtype, get_default_dtype
-from .autograd import Function, no_grad, enable_grad, is_grad_enabled, set_grad_enabled, grad
-from .ops import concatenate, stack, where
+from .core.tensor import Tensor, tensor, set_default_dtype, get_default_dtype
+from . import autograd
+from .autograd import (Function, no_grad, enable_grad, is_grad_enabled, set_grad_enabled, grad,
+                       detect_anomaly)
+from .core.ops import concatenate, stack, where, clamp
 from .gradcheck import (gradcheck, gradgradcheck, GradcheckError, GradcheckResult,
                         GradcheckWarning, check_gradients, gradcheck_module, locate_bad_gradient)
 from .serialization import save, load

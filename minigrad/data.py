@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import positive_int
-from .tensor import Tensor, _raw, resolve_dtype
+from .core.tensor import Tensor, as_array, resolve_dtype
 
 __all__ = ["DataLoader", "Dataset", "split", "load_digits", "make_moons", "make_spirals"]
 
@@ -71,7 +71,7 @@ class DataLoader:
 
 
 def _batchable(index: int, array, float_dtype) -> np.ndarray:
-    array = np.asarray(_raw(array))
+    array = np.asarray(as_array(array))
     if array.ndim == 0:
         raise ValueError(f"DataLoader: array {index} is a scalar; each array needs one entry "
                          f"per sample along its first axis")

@@ -20,8 +20,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ._checks import is_real, probability
 from .autograd import Function, is_grad_enabled
-from .ops import normalize_axis
-from .tensor import Tensor, _raw
+from .core.ops import normalize_axis
+from .core.tensor import Tensor, as_array
 
 __all__ = ["linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "cross_entropy",
            "mse_loss", "dropout", "conv2d", "batch_norm", "layer_norm", "group_norm",
@@ -152,7 +152,7 @@ def softmax(x, axis: int = -1) -> Tensor:
 
 def _class_indices(labels, batch: int, classes: int) -> np.ndarray:
     """Labels as a NumPy integer array, checked against the logits' shape (N, C)."""
-    labels = np.asarray(_raw(labels))
+    labels = np.asarray(as_array(labels))
     if labels.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: labels must be integer class indices, got dtype "
                         f"{labels.dtype} (convert with labels.astype(np.int64) if they are "

@@ -14,7 +14,8 @@ import numbers
 import numpy as np
 
 from ._checks import positive_int
-from .tensor import Tensor, _raw
+from .autograd import no_grad
+from .core.tensor import Tensor, as_array
 
 __all__ = ["Optimizer", "SGD", "Adam", "LRScheduler", "StepLR", "CosineAnnealingLR"]
 
@@ -51,8 +52,10 @@ def _saved_rate(owner: str, key: str, value) -> float:
 class Optimizer:
     """Holds the parameters to update and the learning rate ``lr``.
 
-    Subclasses implement ``_update(param, grad, state)`` for one parameter; ``step`` calls it
-    for every parameter that has a gradient. ``state`` is that parameter's own dict (momentum
+    Subclasses implement ``_change(param, grad, state)``: the amount to subtract from one
+    parameter; ``step`` subtracts it in place, under ``no_grad``, from every parameter that has
+    a gradient. (In place, so the parameter's version moves on and backward through a graph
+    built before the step raises instead of using the new weights.) ``state`` is that parameter's own dict (momentum
     buffers, moment estimates), kept between steps; ``buffers`` names what it may hold, which
     ``state_dict`` saves.
     """
@@ -89,11 +92,12 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter that has a gradient; the others are left alone."""
-        for param, state in zip(self.params, self.state):
-            if param.grad is not None:
-                self._update(param.data, param.grad.data, state)
+        with no_grad():
+            for param, state in zip(self.params, self.state):
+                if param.grad is not None:
+                    param.sub_(self._change(param.data, param.grad.data, state))
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
+    def _change(self, param: np.ndarray, grad: np.ndarray, state: dict) -> np.ndarray:
         raise NotImplementedError
 
     # -- checkpoints ----------------------------------------------------------------------------
@@ -116,7 +120,7 @@ class Optimizer:
         and a buffer's shape and dtype against its parameter -- and if one is wrong a
         ValueError says which, and the optimizer is left as it was."""
         name = type(self).__name__
-        entries = {key: np.asarray(_raw(value))
+        entries = {key: np.asarray(as_array(value))
                    for key, value in state_dict.items()}
         if "lr" not in entries:
             raise ValueError(f"{name}.load_state_dict: expected a number 'lr', got none")
@@ -177,7 +181,7 @@ class SGD(Optimizer):
         self.weight_decay = float(weight_decay)
         self.nesterov = bool(nesterov)
 
-    def _update(self, param, grad, state):
+    def _change(self, param, grad, state):
         if self.weight_decay:
             grad = grad + self.weight_decay * param
         if self.momentum:
@@ -188,7 +192,7 @@ class SGD(Optimizer):
                 buffer *= self.momentum
                 buffer += (1 - self.dampening) * grad if self.dampening else grad
             grad = grad + self.momentum * buffer if self.nesterov else buffer
-        param -= self.lr * grad
+        return self.lr * grad
 
 
 class Adam(Optimizer):
@@ -216,7 +220,7 @@ class Adam(Optimizer):
         self.eps = float(eps)
         self.weight_decay = float(weight_decay)
 
-    def _update(self, param, grad, state):
+    def _change(self, param, grad, state):
         beta1, beta2 = self.betas
         if self.weight_decay:
             grad = grad + self.weight_decay * param
@@ -231,7 +235,7 @@ class Adam(Optimizer):
         step_size = self.lr / (1 - beta1 ** step)
         denominator = np.sqrt(exp_avg_sq) / math.sqrt(1 - beta2 ** step)
         denominator += self.eps
-        param -= step_size * exp_avg / denominator
+        return step_size * exp_avg / denominator
 
 
 # ----------------------------------------------------------------------------------------------

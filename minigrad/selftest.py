@@ -24,10 +24,11 @@ import numpy as np
 
 import minigrad
 from . import functional as F
-from . import nn, ops
+from . import nn
+from .core import ops
 from .autograd import Function
 from .gradcheck import check_gradients, gradcheck_module
-from .tensor import Tensor
+from .core.tensor import Tensor
 
 __all__ = ["CASES", "registry", "check_all", "add_arguments", "run"]
 
@@ -132,6 +133,12 @@ OP_CASES = {
         signed(3, 4), signed(3, 4, seed=5))],
     ops.Cast: lambda op: [function_case(lambda x: op.apply(x, dtype=np.dtype(np.float64)) * x,
                                         signed(3, 4), label="float64")],
+    # (bounds at +-0.25 and 1.0, away from every value: signed() keeps |x| in [0.5, 1.5])
+    ops.Clamp: lambda op: [function_case(lambda x: op.apply(x, low=-0.25, high=1.0),
+                                         signed(3, 4), label="min=-0.25, max=1")],
+    ops.SetItem: lambda op: [function_case(
+        lambda x, v: op.apply(x, v, index=(slice(0, 2), 1)), signed(3, 4), signed(2, seed=4),
+        label="x[0:2, 1] = v")],
     ops.Sum: _reduction, ops.Mean: _reduction,
     ops.Var: lambda op: _reduction(op, ddof=1),
     ops.Max: lambda op: _reduction(op, make=distinct),

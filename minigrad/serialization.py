@@ -13,7 +13,7 @@ import zipfile
 
 import numpy as np
 
-from .tensor import Tensor, _raw
+from .core.tensor import Tensor, as_array
 
 __all__ = ["save", "load", "CheckpointError"]
 
@@ -23,7 +23,7 @@ class CheckpointError(ValueError):
 
 
 def _as_array(name: str, value) -> np.ndarray:
-    array = np.asarray(_raw(value))
+    array = np.asarray(as_array(value))
     if array.dtype.kind not in "biuf":
         raise TypeError(f"save: entry {name!r} has dtype {array.dtype}; a checkpoint holds "
                         f"only bool, integer and floating arrays")

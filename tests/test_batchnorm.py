@@ -233,7 +233,7 @@ def test_fused_backward_can_run_twice_on_the_same_graph():
     x = mg.tensor(batch((16, 4)), requires_grad=True)
     out = F.batch_norm(x, None, None, training=True, fused=True)
     grad = mg.tensor(batch((16, 4), seed=1))
-    first = mg.grad(out, [x], grad)[0].data.copy()
+    first = mg.grad(out, [x], grad, retain_graph=True)[0].data.copy()
     second = mg.grad(out, [x], grad)[0].data
     np.testing.assert_array_equal(first, second)
 

@@ -220,7 +220,7 @@ def test_every_node_records_the_modules_whose_forward_made_it():
     nodes = mg.autograd.topological_order(out.grad_fn)
     assert all(node.scope[0] is model for node in nodes)
     assert {node.scope[1] for node in nodes} == {model[0], model[1], model[2], model[3]}
-    assert mg.autograd._scope == ()  # restored after the call
+    assert mg.autograd.current_scope() == ()  # restored after the call
 
 
 def test_deepcopy_gives_an_independent_model():

@@ -306,11 +306,15 @@ def test_repeated_indices_accumulate():
     np.testing.assert_array_equal(x.grad.data, [8.0, 0.0, 0.0, 2.0, 5.0])
 
 
-def test_indexing_copies_so_later_writes_do_not_leak():
+def test_basic_indexing_views_and_integer_indexing_copies_as_in_numpy():
+    """A slice shares memory and version counter with its tensor (as in PyTorch); an integer-
+    array index copies."""
     x = mg.Tensor(np.arange(4.0))
-    y = x[1:3]
-    x.data[1] = 100.0
-    np.testing.assert_array_equal(y.data, [1.0, 2.0])
+    view, copy = x[1:3], x[np.array([1, 2])]
+    x[1] = 100.0
+    np.testing.assert_array_equal(view.data, [100.0, 2.0])
+    np.testing.assert_array_equal(copy.data, [1.0, 2.0])
+    assert view._version == x._version == 1 and copy._version == 0
 
 
 # ----------------------------------------------------------------------------------------------

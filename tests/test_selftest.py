@@ -10,7 +10,8 @@ import pytest
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad import nn, ops, selftest
+from minigrad import nn, selftest
+from minigrad.core import ops
 
 
 def parse(*argv):
@@ -33,7 +34,7 @@ def library_op():
         def backward(ctx, grad):
             return grad  # forgets the 0.5
 
-    Halve.__module__ = "minigrad.ops_added_later"
+    Halve.__module__ = "minigrad.core.ops_added_later"
     yield Halve
     Halve.__module__ = "test_selftest"
 

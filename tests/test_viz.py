@@ -115,7 +115,7 @@ def test_names_label_leaves_intermediates_op_outputs_and_the_root():
 
 def test_gradient_labels_match_grad_norms_after_backward():
     loss, x, w = scale_graph()
-    loss.backward()
+    loss.backward(retain_graph=True)  # the drawing runs its own backward pass
     picture = trace(loss)
     by_kind = {v.title: v for v in picture.vertices.values() if v.kind == "input"}
     assert len(by_kind) == 1  # x and w are both unnamed inputs
@@ -134,7 +134,7 @@ def test_edge_gradients_sum_to_the_tensors_gradient_and_grad_is_untouched():
     assert x.grad is None
     out_of_x = [g for (node, i), g in flow.edges.items() if node.inputs[i] is x]
     assert len(out_of_x) == 3  # into Sub, Mean and Var
-    (expected,) = mg.grad(loss, [x])
+    (expected,) = mg.grad(loss, [x], retain_graph=True)
     np.testing.assert_allclose(sum(out_of_x), expected.data, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(flow.tensors[x], expected.data, rtol=1e-12, atol=1e-12)
     draw_graph(loss)
@@ -377,7 +377,7 @@ def test_modules_become_nested_labelled_clusters_with_parameter_paths():
 def test_parameter_gradient_labels_match_their_grad_after_backward():
     net, x = mlp_with_batchnorm()
     loss = (net(x) ** 2).mean()
-    loss.backward()
+    loss.backward(retain_graph=True)
     picture = trace(loss)
     params = dict(net.named_parameters())
     for vertex in picture.vertices.values():
@@ -435,7 +435,7 @@ def test_collapsed_edges_carry_the_summed_gradient():
     from minigrad import nn
     net, x = mlp_with_batchnorm()
     loss = (net(x) ** 2).sum()
-    loss.backward()
+    loss.backward(retain_graph=True)
     picture = trace(loss, collapse=(nn.BatchNorm1d,))
     weight = next(v for v in picture.vertices.values() if v.title == "bn1.weight")
     (edge,) = [e for (t, _), e in picture.edges.items() if t == weight.id]
@@ -524,3 +524,12 @@ def test_three_paths_of_the_library_batchnorm_sum_to_its_fused_gradient(layer_na
         np.testing.assert_allclose(getattr(parts, path), getattr(closed, path), atol=1e-12)
     np.testing.assert_allclose(parts.total, grads[False], atol=1e-12)
     np.testing.assert_allclose(parts.total, grads[True], atol=1e-12)
+
+
+def test_drawing_gradients_of_a_freed_graph_says_how_to_keep_it():
+    """backward() frees saved values; the drawer cannot recompute edge gradients and says so."""
+    loss, x, w = scale_graph()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        draw_graph(loss)
+    assert "digraph" in draw_graph(loss, show_grad=False).source

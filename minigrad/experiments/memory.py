@@ -21,7 +21,7 @@ import numpy as np
 import minigrad as mg
 import minigrad.functional as F
 from minigrad.autograd import graph_nodes
-from minigrad.tensor import memory_owner
+from minigrad.core.tensor import memory_owner
 from minigrad.training import train_step
 
 from .common import COLORS, Findings, digits, figure, model, seed_everything, sgd
@@ -128,8 +128,8 @@ def held_for_backward(loss, network) -> dict:
     for node in graph_nodes((loss,)):  # producers before consumers
         label = next((labels[id(m)] for m in reversed(node.scope) if id(m) in labels), "loss")
         held.setdefault(label, 0)
-        credit(label, node._output)
-        for _, item in node._saved:
+        credit(label, node.output)
+        for item in node.saved_arrays:
             credit(label, item)
         for value in node.inputs:
             if isinstance(value, mg.Tensor):

@@ -11,7 +11,6 @@ and the wrong op.
 How finite differences work and how to read a report: docs/gradcheck.md.
 """
 from .check import check_gradients, gradcheck, gradgradcheck
-from .guards import KINKS
 from .locate import locate_bad_gradient
 from .module import gradcheck_module
 from .report import (Comparison, Element, GradcheckError, GradcheckResult, GradcheckWarning,
@@ -19,4 +18,4 @@ from .report import (Comparison, Element, GradcheckError, GradcheckResult, Gradc
 
 __all__ = ["gradcheck", "gradgradcheck", "check_gradients", "locate_bad_gradient",
            "gradcheck_module", "GradcheckError", "GradcheckResult", "GradcheckWarning",
-           "Comparison", "Element", "OpCheck", "KINKS"]
+           "Comparison", "Element", "OpCheck"]

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import autograd
 from ..autograd import enable_grad, graph_nodes
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from .compare import compare_directional, compare_elementwise
 from .guards import kink_warnings, precision_warnings
 from .numeric import Projection, as_outputs, project
@@ -129,7 +129,8 @@ def _analytic_gradients(out, weights, tensors) -> list:
     if weights is None:
         return [None] * len(tensors)
     if out.requires_grad:
-        grads = autograd.grad(out, tensors, Tensor(weights))
+        # (several outputs, and the first derivatives gradgradcheck checks, share one graph)
+        grads = autograd.grad(out, tensors, Tensor(weights), retain_graph=True)
     else:  # the graph was cut (.data, NumPy): autograd's answer is zero, let the numbers judge
         grads = [None] * len(tensors)
     return [np.zeros(t.shape) if g is None else np.asarray(g.data, dtype=np.float64)

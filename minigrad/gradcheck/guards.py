@@ -1,19 +1,22 @@
 """Situations where finite differences do not measure the derivative: float32 arithmetic, and
 inputs sitting on a kink of a piecewise op.
 
-``KINKS`` maps an op class to a function giving, for the values a node saw, each element's
-distance from the op's kink. Register a custom op with a kink the same way::
+An op with a kink declares it on its class (``kink`` and ``distance_to_kink``, see
+``mg.Function``); a custom op does the same::
 
-    minigrad.gradcheck.KINKS[MyClip] = lambda x, **attrs: np.minimum(abs(x - 1), abs(x + 1))
+    class MyClip(mg.Function):
+        kink = ("inputs", "the clip points at -1 and 1")
+        @staticmethod
+        def distance_to_kink(x, **attrs):
+            return np.minimum(abs(x - 1), abs(x + 1))
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import ops
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 
-__all__ = ["KINKS", "precision_warnings", "kink_warnings"]
+__all__ = ["precision_warnings", "kink_warnings"]
 
 # How close to a kink counts as on it, in units of the finite-difference step eps. The step
 # reaches a node's input scaled by how strongly that input depends on the perturbed one, which
@@ -21,36 +24,14 @@ __all__ = ["KINKS", "precision_warnings", "kink_warnings"]
 KINK_RADIUS = 10.0
 
 
-def _distance_to_zero(x, **attrs):
-    return np.abs(x)
-
-
-def _gap_to_runner_up(x, *, axis, keepdims):
-    """For each group a Max reduces: the largest value minus the second largest (0 at a tie)."""
-    axes = tuple(range(x.ndim)) if axis is None else axis
-    moved = np.moveaxis(x, axes, tuple(range(-len(axes), 0)))
-    groups = moved.reshape(moved.shape[:moved.ndim - len(axes)] + (-1,))
-    if groups.shape[-1] < 2:
-        return np.full(groups.shape[:-1], np.inf)
-    top_two = -np.partition(-groups, 1, axis=-1)[..., :2]
-    return top_two[..., 0] - top_two[..., 1]
-
-
-KINKS = {ops.Relu: _distance_to_zero, ops.Abs: _distance_to_zero, ops.Max: _gap_to_runner_up}
-
-# What the distances are measured over, and to what: for the warning's wording.
-_KINK_NAMES = {ops.Relu: ("inputs", "relu's kink at 0"), ops.Abs: ("inputs", "abs's kink at 0"),
-               ops.Max: ("maxima", "a tie with the runner-up")}
-
-
 def precision_warnings(nodes, outputs) -> list[str]:
     """A warning for each op that computed in reduced precision although the inputs are float64
     (a float32 parameter or constant, or an explicit cast, pulls the computation down)."""
-    low = [node for node in nodes if _is_low_precision(node._output)]
+    low = [node for node in nodes if _is_low_precision(node.output)]
     low_outputs = [k for k, out in enumerate(outputs) if _is_low_precision(out.data)]
     if not low and not low_outputs:
         return []
-    where = ", ".join(sorted({f"{n.name} ({n._output.dtype})" for n in low})) or \
+    where = ", ".join(sorted({f"{n.name} ({n.output.dtype})" for n in low})) or \
         f"output(s) {low_outputs}"
     return [f"part of the computation runs in reduced precision ({where}), although the checked "
             f"inputs are float64: float32 carries ~7 significant digits, so a central difference "
@@ -68,14 +49,13 @@ def kink_warnings(nodes, eps: float) -> list[str]:
     the two sides of a central difference see different slopes."""
     found = []
     for node in nodes:
-        distance_of = KINKS.get(type(node))
-        if distance_of is None:
+        if node.kink is None:
             continue
-        distance = distance_of(_first_array(node), **node.attrs)
+        distance = node.distance_to_kink(_first_array(node), **node.attrs)
         near = distance <= KINK_RADIUS * eps
         if near.any():
             first = tuple(int(i) for i in np.argwhere(near)[0])
-            noun, kink = _KINK_NAMES.get(type(node), ("values", "its kink"))
+            noun, kink = node.kink
             found.append(f"{node.name}: {int(near.sum())} of {near.size} {noun} sit within "
                          f"{KINK_RADIUS * eps:g} of {kink} (first at index {first}); finite "
                          f"differences straddle the kink there and do not measure the derivative. "

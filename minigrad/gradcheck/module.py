@@ -5,7 +5,7 @@ import contextlib
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from .check import finish
 from .core import run_check
 from .locate import check_ops

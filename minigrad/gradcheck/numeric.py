@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import no_grad
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 
 __all__ = ["as_outputs", "Projection"]
 

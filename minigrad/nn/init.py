@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import resolve_dtype
+from ..core.tensor import resolve_dtype
 
 __all__ = ["manual_seed", "generator", "uniform"]
 

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..autograd import module_scope
-from ..tensor import Tensor, _raw, get_default_dtype
+from ..core.tensor import Tensor, as_array, get_default_dtype
 
 __all__ = ["Parameter", "Module", "Sequential"]
 
@@ -26,7 +26,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = True, dtype=None):
-        array = _raw(data)
+        array = as_array(data)
         if dtype is None and not (isinstance(array, np.ndarray) and array.dtype.kind == "f"):
             dtype = get_default_dtype()
         super().__init__(array, requires_grad=requires_grad, dtype=dtype)
@@ -214,7 +214,7 @@ class Module:
         every problem. Values are converted to each tensor's dtype (a float64 checkpoint loads
         into a float32 model)."""
         own = self._state_tensors()
-        values = {name: np.asarray(_raw(v))
+        values = {name: np.asarray(as_array(v))
                   for name, v in state_dict.items()}
         missing = [name for name in own if name not in values]
         unexpected = [name for name in values if name not in own]

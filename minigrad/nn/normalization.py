@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import functional as F
 from .._checks import positive_int
-from ..tensor import Tensor, resolve_dtype
+from ..core.tensor import Tensor, resolve_dtype
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]

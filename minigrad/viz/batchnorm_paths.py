@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import ops
+from ..core import ops
 from .trace import outgoing_gradients
 
 __all__ = ["BatchNormPaths", "batchnorm_paths", "batchnorm_invariants", "autograd_paths"]

@@ -12,16 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import ops
 from ..autograd import backpropagate, graph_nodes
-from ..tensor import Tensor, memory_owner
+from ..core.tensor import Tensor, memory_owner
 
 __all__ = ["GradientFlow", "gradient_flow", "outgoing_gradients", "grad_norm", "Picture", "Vertex",
            "Edge", "trace"]
 
-REDUCTIONS = (ops.Sum, ops.Mean, ops.Var, ops.Max)
 TENSOR_KINDS = ("input", "parameter", "buffer", "constant", "tensor", "output")
-BROADCASTS = (ops.BroadcastTo,)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -73,7 +70,12 @@ def gradient_flow(root: Tensor, grad_output=None) -> GradientFlow:
         flow.tensors[key] = grad.data if previous is None else previous + grad.data
 
     if root.grad_fn is not None:
-        backpropagate(root, grad_output, on_edge=record)
+        if any(node.freed for node in graph_nodes((root,))):
+            raise RuntimeError("draw_graph: backward() has freed this graph's saved values, so "
+                               "the gradients along its edges cannot be computed again. Call "
+                               "backward(retain_graph=True) before drawing, draw before "
+                               "backward, or pass show_grad=False")
+        backpropagate(root, grad_output, retain_graph=True, on_edge=record)
     return flow
 
 
@@ -276,15 +278,11 @@ class _Builder:
 
 
 def _output_of(node) -> Tensor:
-    return Tensor._make(node._output, True, node)
+    return Tensor._make(node.output, True, node)
 
 
 def _edge_kind(node) -> str:
-    if isinstance(node, BROADCASTS):
-        return "broadcast"
-    if isinstance(node, REDUCTIONS):
-        return "reduction"
-    return "data"
+    return node.category if node.category in ("broadcast", "reduction") else "data"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,14 @@
+"""The errors minigrad raises where PyTorch raises RuntimeError for the same mistake. Each also
+subclasses the Python exception NumPy users expect, so either ``except`` catches it."""
+
+
+class ShapeError(RuntimeError, ValueError):
+    """Shapes that do not fit together: a broadcast, a matmul, an in-place write."""
+
+
+class DTypeError(RuntimeError, TypeError):
+    """A result that cannot be stored in the target's dtype (float into an integer tensor)."""
+
+
+class AxisError(IndexError, ValueError):
+    """An axis out of range for the tensor's number of dims (PyTorch: IndexError)."""

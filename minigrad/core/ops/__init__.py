@@ -1,0 +1,18 @@
+"""Primitive ops, forward and backward side by side, grouped by kind.
+
+Each forward works on NumPy arrays; each backward is written with Tensor ops, so backpropagating
+with ``create_graph=True`` records the backward itself (second derivatives). The functions
+beside the op classes (``binary``, ``matmul``, ``getitem``, ...) check arguments where the user
+called and insert explicit ``BroadcastTo`` nodes, so BroadcastTo's backward is the one place
+where a broadcast gradient is summed back to its operand's shape.
+"""
+from .args import as_index, broadcast_shape, normalize_axis, operand
+from .elementwise import (Abs, Add, Cast, Clamp, Div, Exp, Log, Mul, Neg, Pow, Relu, Sigmoid,
+                          Sqrt, Sub, Tanh, Where, binary, check_clamp_bounds, clamp, power,
+                          replaced, where)
+from .reduce import Max, Mean, Sum, Var
+from .shape import (BroadcastTo, Concatenate, GetItem, Reshape, ScatterAdd, SetItem, Transpose,
+                    broadcast_to, concatenate, getitem, reshape, setitem, stack, transpose)
+from .linalg import MatMul, matmul
+
+__all__ = ["concatenate", "stack", "where"]

@@ -1,0 +1,81 @@
+"""Argument handling every op shares: operands, broadcast shapes, axes, indices."""
+from __future__ import annotations
+
+import functools
+import itertools
+import numbers
+
+import numpy as np
+
+from ..errors import AxisError, ShapeError
+from ..tensor import Tensor, as_array
+
+
+def operand(value, like):
+    """Make ``value`` an operand for an op with ``like``, without changing ``like``'s dtype.
+
+    Python and NumPy scalars become Python numbers (NumPy keeps an array's dtype for those).
+    Constants -- arrays, lists, integer tensors -- take ``like``'s float dtype, as in PyTorch:
+    a float32 tensor times an int64 tensor is float32, not NumPy's float64."""
+    if isinstance(value, np.generic):  # before Number: np.float64 is a float subclass
+        value = value.item()
+    if isinstance(value, numbers.Number) and not isinstance(value, np.generic):
+        if isinstance(value, complex) and not np.iscomplexobj(as_array(like)):
+            raise TypeError("cannot combine a real tensor with a complex number")
+        return value
+    if isinstance(value, Tensor) and (value.requires_grad or value.dtype.kind not in "iub"):
+        return value
+    array = np.asarray(as_array(value))
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"cannot combine a tensor with {type(value).__name__} "
+                        f"(dtype {array.dtype}); expected numbers, arrays or tensors")
+    if isinstance(like, Tensor) and like.dtype.kind == "f" and array.dtype.kind in "biuf":
+        array = array.astype(like.dtype, copy=False)
+    return Tensor._make(array, False, None)
+
+
+@functools.lru_cache(maxsize=4096)
+def broadcast_shape(op_name: str, *shapes) -> tuple:
+    """NumPy's broadcast result shape, or a ShapeError naming the op and the shapes."""
+    result = []
+    for dims in itertools.zip_longest(*(reversed(s) for s in shapes), fillvalue=1):
+        sizes = {n for n in dims if n != 1}
+        if len(sizes) > 1:
+            listed = " and ".join(str(tuple(s)) for s in shapes)
+            raise ShapeError(f"{op_name}: shapes {listed} cannot be broadcast together "
+                             f"(NumPy rules: trailing dims must be equal or 1)")
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(reversed(result))
+
+
+def normalize_axis(axis, ndim: int, op_name: str):
+    """None stays None (reduce everything); an int or tuple becomes a sorted tuple of
+    non-negative axes. A 0-d tensor accepts axis 0 and -1, as in PyTorch."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, numbers.Integral) else axis
+    if not isinstance(axes, (tuple, list)) or not all(
+            isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axes):
+        raise TypeError(f"{op_name}: axis must be None, an int or a tuple of ints, got "
+                        f"{axis!r}")
+    normalized = []
+    for a in axes:
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise AxisError(f"{op_name}: axis {a} is out of range for a tensor with {ndim} "
+                            f"dims (expected -{max(ndim, 1)} <= axis < {max(ndim, 1)})")
+        normalized.append(int(a) % max(ndim, 1))
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"{op_name}: repeated axis in {axis}")
+    return tuple(sorted(a for a in normalized if a < ndim)) if ndim else ()
+
+
+def as_index(index):
+    """An index into a tensor as NumPy takes it: Tensors and lists become arrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else
+                     np.asarray(i) if isinstance(i, list) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index

@@ -1,0 +1,367 @@
+"""Elementwise ops: each backward is the local derivative times the incoming gradient."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import engine
+from ..function import Function
+from ..tensor import Tensor, as_array
+from .args import broadcast_shape, operand
+from .shape import broadcast_to
+
+
+class Add(Function):
+    category, runs_on_arrays = "elementwise", True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    category, runs_on_arrays = "elementwise", True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, -grad
+
+
+class Mul(Function):
+    category, runs_on_arrays = "elementwise", True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return grad * b if need_a else None, grad * a if need_b else None
+
+
+class Div(Function):
+    category, runs_on_arrays = "elementwise", True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return grad / b if need_a else None, -grad * a / (b * b) if need_b else None
+
+
+class Neg(Function):
+    category, runs_on_arrays = "elementwise", True
+
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Pow(Function):
+    """``base ** exponent``; either may be a tensor or a number."""
+
+    category, runs_on_arrays = "elementwise", True
+
+    @staticmethod
+    def forward(ctx, base, exponent):
+        out = np.power(base, exponent)
+        ctx.save_for_backward(base, exponent, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        base, exponent, out = ctx.saved_tensors
+        need_base, need_exponent = ctx.needs_input_grad
+        grad_base = grad_exponent = None
+        if need_base:
+            # d/dbase = exponent * base^(exponent - 1), and 0 where exponent is 0: x**0 is
+            # constant, even at x = 0 (where 0 * 0**-1 would be nan).
+            grad_base = Where.apply(as_array(exponent) != 0,
+                                    grad * exponent * base ** (exponent - 1), 0.0)
+        if need_exponent:
+            # d/dexponent = base^exponent * log(base), and 0 where base is 0 (PyTorch's
+            # convention: 0 ** y is 0 for every y > 0, flat in y).
+            grad_exponent = Where.apply(as_array(base) != 0, grad * out * Log.apply(base), 0.0)
+        return grad_base, grad_exponent
+
+
+class Exp(Function):
+    category, runs_on_arrays = "elementwise", True
+
+    @staticmethod
+    def forward(ctx, x):
+        out = np.exp(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+class Log(Function):
+    category, runs_on_arrays = "elementwise", True
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.log(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad / x
+
+
+class Sqrt(Function):
+    category, runs_on_arrays = "elementwise", True
+
+    @staticmethod
+    def forward(ctx, x):
+        out = np.sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad / (out * 2)
+
+
+class Abs(Function):
+    """|x|; the gradient at 0 is 0 (the subgradient NumPy's ``sign`` picks)."""
+
+    category, runs_on_arrays = "elementwise", True
+    kink = ("inputs", "abs's kink at 0")
+
+    @staticmethod
+    def distance_to_kink(x, **attrs):
+        return np.abs(x)
+
+    @staticmethod
+    def forward(ctx, x):
+        if ctx.recording:
+            ctx.save_for_backward(np.sign(x))
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (sign,) = ctx.saved_tensors
+        return grad * sign
+
+
+class Tanh(Function):
+    category, runs_on_arrays = "elementwise", True
+
+    @staticmethod
+    def forward(ctx, x):
+        out = np.tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (1 - out * out)
+
+
+class Sigmoid(Function):
+    category, runs_on_arrays = "elementwise", True
+
+    @staticmethod
+    def forward(ctx, x):
+        # 1 / (1 + e^-x) = exp(-log(1 + e^-x)): logaddexp neither overflows for large |x| nor
+        # cancels for very negative x, where 0.5 * (1 + tanh(x / 2)) keeps no significant digit.
+        out = np.exp(-np.logaddexp(0.0, -x))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (out * (1 - out))
+
+
+class Relu(Function):
+    """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
+
+    category, runs_on_arrays = "elementwise", True
+    kink = ("inputs", "relu's kink at 0")
+
+    @staticmethod
+    def distance_to_kink(x, **attrs):
+        return np.abs(x)
+
+    @staticmethod
+    def forward(ctx, x):
+        if ctx.recording:
+            ctx.save_for_backward(x > 0)
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (positive,) = ctx.saved_tensors
+        return grad * positive
+
+
+class Clamp(Function):
+    """x limited to [min, max]; the gradient is 1 inside (bounds included) and 0 outside, as
+    in PyTorch."""
+
+    category, runs_on_arrays = "elementwise", True
+    kink = ("inputs", "a clamp bound")
+
+    @staticmethod
+    def distance_to_kink(x, *, low, high):
+        distance = np.full(np.shape(x), np.inf)
+        for bound in (low, high):
+            if bound is not None:
+                distance = np.minimum(distance, np.abs(x - bound))
+        return distance
+
+    @staticmethod
+    def forward(ctx, x, low, high):
+        if ctx.recording:
+            inside = np.ones(x.shape, dtype=bool)
+            if low is not None:
+                inside &= x >= low
+            if high is not None:
+                inside &= x <= high
+            ctx.save_for_backward(inside)
+        return np.clip(x, low, high)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inside,) = ctx.saved_tensors
+        return grad * inside
+
+
+class Where(Function):
+    """``condition ? a : b``; the condition is a constant mask, not differentiated."""
+
+    category, runs_on_arrays = "elementwise", True
+
+    @staticmethod
+    def forward(ctx, condition, a, b):
+        ctx.save_for_backward(condition)
+        return np.where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (condition,) = ctx.saved_tensors
+        _, need_a, need_b = ctx.needs_input_grad
+        grad_a = Where.apply(condition, grad, 0.0) if need_a else None
+        grad_b = Where.apply(condition, 0.0, grad) if need_b else None
+        return None, grad_a, grad_b
+
+
+class Cast(Function):
+    category, runs_on_arrays = "elementwise", True
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.input_dtype = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.astype(ctx.input_dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# What the Tensor methods call: explicit broadcasting, argument checks.
+# ----------------------------------------------------------------------------------------------
+
+def binary(op, a, b) -> Tensor:
+    """``op`` applied to two operands, each broadcast explicitly (a BroadcastTo node) when it
+    needs a gradient and has not the result's shape."""
+    if not isinstance(a, Tensor):
+        a = operand(a, b)
+    elif not isinstance(b, Tensor):
+        b = operand(b, a)
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        if a.data.dtype is not b.data.dtype:
+            a, b = operand(a, b), operand(b, a)
+        if a.data.shape != b.data.shape:
+            a, b = _broadcast_operands(op.__name__.lower(), a, b)
+    return op.apply(a, b)
+
+
+def _broadcast_operands(op_name: str, *operands):
+    shape = broadcast_shape(op_name, *(t.shape for t in operands if isinstance(t, Tensor)))
+    if not engine.is_grad_enabled():  # NumPy broadcasts by itself; no graph to show it in
+        return operands
+    return tuple(broadcast_to(t, shape) if isinstance(t, Tensor) and t.requires_grad else t
+                 for t in operands)
+
+
+def power(base, exponent) -> Tensor:
+    if not isinstance(base, Tensor):  # number ** tensor: the number becomes a constant tensor
+        base = Tensor._make(np.asarray(base, dtype=exponent.dtype), False, None)
+    return binary(Pow, base, exponent)
+
+
+def check_clamp_bounds(op_name: str, low, high) -> None:
+    for name, bound in (("min", low), ("max", high)):
+        if bound is not None and not isinstance(bound, numbers.Real):
+            raise TypeError(f"{op_name}: {name} must be a number or None, got {bound!r}")
+    if low is None and high is None:
+        raise ValueError(f"{op_name}: at least one of min and max must be given")
+
+
+def clamp(x: Tensor, min=None, max=None) -> Tensor:
+    """x limited to [min, max] (either may be None), like ``torch.clamp``."""
+    check_clamp_bounds("clamp", min, max)
+    return Clamp.apply(x, low=None if min is None else float(min),
+                       high=None if max is None else float(max))
+
+
+def where(condition, a, b) -> Tensor:
+    """Elementwise ``a`` where ``condition`` holds, else ``b`` (like ``np.where``)."""
+    if condition is None:
+        raise TypeError("where: condition must be a boolean tensor or array, got None")
+    condition = np.asarray(as_array(condition))
+    if condition.dtype.kind not in "biuf":
+        raise TypeError(f"where: condition must be boolean (or numbers), got dtype "
+                        f"{condition.dtype}")
+    condition = condition.astype(bool, copy=False)
+    like = a if isinstance(a, Tensor) else b
+    a, b = operand(a, like), operand(b, like)
+    shapes = [condition.shape] + [t.shape for t in (a, b) if isinstance(t, Tensor)]
+    shape = broadcast_shape("where", *shapes)
+    if engine.is_grad_enabled():
+        a, b = (broadcast_to(t, shape) if isinstance(t, Tensor) and t.requires_grad else t
+                for t in (a, b))
+    return Where.apply(condition, a, b)
+
+
+def replaced(old: Tensor, value) -> Tensor:
+    """A tensor of ``old``'s shape and dtype holding ``value`` everywhere (broadcast): what
+    ``fill_`` and ``copy_`` write. The gradient goes to ``value``, none to ``old``."""
+    value = value if isinstance(value, Tensor) else Tensor._make(
+        np.asarray(value, dtype=old.dtype), False, None)
+    if value.dtype != old.dtype:
+        value = value.astype(old.dtype)
+    return where(np.zeros(old.shape, dtype=bool), old, value)
