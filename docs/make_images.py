@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from minigrad.graph_cli import batchnorm_figure, mlp_example
+from minigrad.app.graph import batchnorm_figure, mlp_example
 from minigrad.viz import draw_graph, save_graph
 
 IMAGES = Path(__file__).resolve().parent / "images"

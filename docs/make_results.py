@@ -17,8 +17,8 @@ import re
 import sys
 from pathlib import Path
 
-from minigrad import experiments
-from minigrad.report import markdown_table
+from minigrad.app import experiments
+from minigrad.app.report import markdown_table
 
 DOCS = Path(__file__).resolve().parent
 GUIDE = DOCS / "batchnorm.md"

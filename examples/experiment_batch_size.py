@@ -10,7 +10,7 @@
 # %%
 import sys
 
-from minigrad import experiments
+from minigrad.app import experiments
 
 QUICK = "--quick" in sys.argv
 result = experiments.run("batch-size", "out/experiments", quick=QUICK)

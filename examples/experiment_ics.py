@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from minigrad import experiments
+from minigrad.app import experiments
 
 QUICK = "--quick" in sys.argv
 result = experiments.run("ics", "out/experiments", quick=QUICK)

@@ -11,7 +11,7 @@
 # %%
 import sys
 
-from minigrad import experiments
+from minigrad.app import experiments
 
 QUICK = "--quick" in sys.argv
 result = experiments.run("inference", "out/experiments", quick=QUICK)

@@ -9,7 +9,7 @@
 # %%
 import sys
 
-from minigrad import experiments
+from minigrad.app import experiments
 
 QUICK = "--quick" in sys.argv
 result = experiments.run("learning-rate", "out/experiments", quick=QUICK)

@@ -11,7 +11,7 @@
 # %%
 import sys
 
-from minigrad import experiments
+from minigrad.app import experiments
 
 QUICK = "--quick" in sys.argv
 result = experiments.run("memory", "out/experiments", quick=QUICK)
@@ -30,7 +30,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import nn
-from minigrad.experiments.memory import held_for_backward
+from minigrad.app.experiments.memory import held_for_backward
 
 for fused in (False, True):
     network = nn.Sequential(nn.BatchNorm1d(100, fused=fused))

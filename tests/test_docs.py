@@ -29,7 +29,7 @@ def test_tutorial_runs_top_to_bottom(capsys):
 
 
 def test_guide_has_a_results_slot_for_every_experiment():
-    from minigrad.experiments import EXPERIMENTS
+    from minigrad.app.experiments import EXPERIMENTS
     guide = (DOCS / "batchnorm.md").read_text()
     for name in EXPERIMENTS:
         assert f"<!-- experiment:{name} -->" in guide

@@ -14,9 +14,10 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("sklearn")
 
 import minigrad as mg  # noqa: E402
-from minigrad import cli, experiments, nn  # noqa: E402
-from minigrad.experiments import common  # noqa: E402
-from minigrad.experiments.memory import held_for_backward  # noqa: E402
+from minigrad import nn  # noqa: E402
+from minigrad.app import cli, experiments  # noqa: E402
+from minigrad.app.experiments import common  # noqa: E402
+from minigrad.app.experiments.memory import held_for_backward  # noqa: E402
 
 NAMES = list(experiments.EXPERIMENTS)
 

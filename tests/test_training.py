@@ -9,7 +9,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import nn, optim
-from minigrad.cli import main
+from minigrad.app.cli import main
 from minigrad.data import DataLoader, load_digits
 from minigrad.training import build_model, eval_loader, evaluate, fit, make_optimizer, train_step
 

@@ -453,7 +453,7 @@ def test_group_modules_false_draws_no_clusters():
 # ----------------------------------------------------------------------------------------------
 
 def test_graph_batchnorm_command_prints_the_checked_decomposition(tmp_path, capsys):
-    from minigrad.cli import main
+    from minigrad.app.cli import main
     assert main(["graph", "batchnorm", "-o", str(tmp_path / "bn.svg")]) == 0
     out = capsys.readouterr().out
     for line in ("directly through x-hat", "through the batch mean",
@@ -469,7 +469,7 @@ def test_graph_batchnorm_command_prints_the_checked_decomposition(tmp_path, caps
 
 
 def test_graph_command_draws_examples_and_a_users_script(tmp_path, capsys):
-    from minigrad.cli import main
+    from minigrad.app.cli import main
     script = tmp_path / "model.py"
     script.write_text("import minigrad as mg\n"
                       "def build():\n"
@@ -494,7 +494,7 @@ def test_graph_command_draws_examples_and_a_users_script(tmp_path, capsys):
 
 def test_graph_command_without_dot_writes_the_dot_file_and_says_how_to_install(
         tmp_path, monkeypatch, capsys):
-    from minigrad.cli import main
+    from minigrad.app.cli import main
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert main(["graph", "layernorm", "-o", str(tmp_path / "ln.svg")]) == 0
     captured = capsys.readouterr()

@@ -14,11 +14,11 @@ from typing import NamedTuple
 import numpy as np
 
 import minigrad as mg
-from .autograd import topological_order
-from .viz import draw_graph, save_graph
-from .viz.draw import graph_format
-from .viz.batchnorm_paths import (PATH_TITLES, PATHS, autograd_paths, batchnorm_invariants,
-                                  batchnorm_paths)
+from ..autograd import topological_order
+from ..viz import draw_graph, save_graph
+from ..viz.draw import graph_format
+from ..viz.batchnorm_paths import (PATH_TITLES, PATHS, autograd_paths, batchnorm_invariants,
+                                   batchnorm_paths)
 
 EXAMPLES = ("batchnorm", "layernorm", "mlp")
 # Parts of dL/dx that disagree with the closed form by more than this (relative to the largest
@@ -102,7 +102,7 @@ class BatchNormExample(NamedTuple):
 def batchnorm_example(seed: int = 0, batch: int = 8, channels: int = 4) -> BatchNormExample:
     """One composed BatchNorm1d layer in training mode, on a small float64 batch, with random
     weight and bias."""
-    from . import nn
+    from .. import nn
     rng = np.random.default_rng(seed)
     layer = nn.BatchNorm1d(channels)
     layer.weight.data[...] = rng.uniform(0.5, 1.5, channels)
@@ -116,7 +116,7 @@ def batchnorm_example(seed: int = 0, batch: int = 8, channels: int = 4) -> Batch
 
 def layernorm_example(seed: int = 0):
     """One composed LayerNorm over 6 features, on a batch of 4."""
-    from . import nn
+    from .. import nn
     rng = np.random.default_rng(seed)
     x = mg.tensor(rng.standard_normal((4, 6)), requires_grad=True)
     x.name = "x"
@@ -125,7 +125,7 @@ def layernorm_example(seed: int = 0):
 
 def mlp_example(seed: int = 0):
     """A small MLP with BatchNorm after each hidden Linear, and a cross-entropy loss."""
-    from . import nn
+    from .. import nn
     import minigrad.functional as F
 
     class MLP(nn.Module):

@@ -2,7 +2,7 @@
 evaluation, and the look of the plots.
 
 Every experiment module has a ``run(settings) -> Findings`` function; the runner in
-``minigrad.experiments`` seeds, times and saves what it returns.
+``minigrad.app.experiments`` seeds, times and saves what it returns.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``minigrad experiment NAME|all [--quick] [-o DIR]``: run the seed's claims as experiments and
-print each one's table and verdict (see ``minigrad.experiments``)."""
+print each one's table and verdict (see ``minigrad.app.experiments``)."""
 from __future__ import annotations
 
 import time

@@ -2,7 +2,7 @@
 
 Every experiment trains small networks with fixed seeds, draws one figure and fills one table::
 
-    from minigrad import experiments
+    from minigrad.app import experiments
     result = experiments.run("learning-rate", quick=True, out_dir="out/experiments")
     print(result.verdict)          # one line: did the claim reproduce, with the numbers
     result.paths["png"]            # also "svg", "json" and "csv"
@@ -38,17 +38,17 @@ class Experiment:
 
 EXPERIMENTS = {e.name: e for e in [
     Experiment("ics", 1, "BatchNorm reduces internal covariate shift: without it, a node's input "
-               "distribution drifts across training iterations", "minigrad.experiments.ics"),
+               "distribution drifts across training iterations", "minigrad.app.experiments.ics"),
     Experiment("learning-rate", 5, "With BatchNorm a large learning rate still trains, so "
-               "training is faster", "minigrad.experiments.learning_rate"),
+               "training is faster", "minigrad.app.experiments.learning_rate"),
     Experiment("regularization", 5, "BatchNorm has a regularizing effect",
-               "minigrad.experiments.regularization"),
+               "minigrad.app.experiments.regularization"),
     Experiment("batch-size", 6, "BatchNorm is hard to use with small mini-batches",
-               "minigrad.experiments.batch_size"),
+               "minigrad.app.experiments.batch_size"),
     Experiment("memory", 3, "Training must keep the batch's outputs: BatchNorm costs compute "
-               "and memory", "minigrad.experiments.memory"),
+               "and memory", "minigrad.app.experiments.memory"),
     Experiment("inference", 4, "At test time (often batch size 1) use the average of the "
-               "training batches' means and variances", "minigrad.experiments.inference"),
+               "training batches' means and variances", "minigrad.app.experiments.inference"),
 ]}
 
 

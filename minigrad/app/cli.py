@@ -8,10 +8,11 @@ import sys
 
 # name -> (module, one-line help). Modules are imported only when their command runs.
 COMMANDS = {
-    "demo": ("minigrad.demo", "train a BatchNorm network, check its gradients, draw it, report"),
-    "experiment": ("minigrad.experiment_cli", "run the seed's BatchNorm claims as experiments"),
+    "demo": ("minigrad.app.demo",
+             "train a BatchNorm network, check its gradients, draw it, report"),
+    "experiment": ("minigrad.app.experiment", "run the seed's BatchNorm claims as experiments"),
     "gradcheck": ("minigrad.selftest", "check every op and layer by finite differences"),
-    "graph": ("minigrad.graph_cli", "draw a computation graph and its gradients (Graphviz)"),
+    "graph": ("minigrad.app.graph", "draw a computation graph and its gradients (Graphviz)"),
     "train": ("minigrad.training", "train a BatchNorm MLP or CNN on digits, save and reload it"),
 }
 
