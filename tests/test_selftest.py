@@ -1,5 +1,6 @@
-"""`minigrad gradcheck`, the self-test: it finds every op and layer from the library itself,
-checks each by finite differences and fails loudly for anything wrong or without a case."""
+"""`minigrad gradcheck`, the self-test (``minigrad.gradcheck.suite``, printed by
+``minigrad.app.gradcheck``): it finds every op and layer from the library itself, checks each by
+finite differences and fails loudly for anything wrong or without a case."""
 import argparse
 import inspect
 import subprocess
@@ -10,13 +11,15 @@ import pytest
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad import nn, selftest
+from minigrad import nn
+from minigrad.app import gradcheck as command
+from minigrad.gradcheck import suite
 from minigrad.core import ops
 
 
 def parse(*argv):
     parser = argparse.ArgumentParser()
-    selftest.add_arguments(parser)
+    command.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -40,7 +43,7 @@ def library_op():
 
 
 def test_the_registry_holds_every_op_layer_and_function_the_library_defines():
-    targets = [target for _, target in selftest.registry()]
+    targets = [target for _, target in suite.registry()]
     op_classes = [c for _, c in inspect.getmembers(ops, inspect.isclass)
                   if issubclass(c, mg.Function) and c is not mg.Function]
     layers = [getattr(nn, name) for name in nn.__all__
@@ -53,29 +56,29 @@ def test_the_registry_holds_every_op_layer_and_function_the_library_defines():
 
 
 def test_abstract_bases_and_test_classes_are_not_in_the_registry():
-    names = {target.__name__ for _, target in selftest.registry()}
+    names = {target.__name__ for _, target in suite.registry()}
     assert "_BatchNorm" not in names and {"BatchNorm1d", "BatchNorm2d"} <= names
     assert "Module" not in names and "Function" not in names
-    assert all(target.__module__.startswith("minigrad.") for _, target in selftest.registry())
+    assert all(target.__module__.startswith("minigrad.") for _, target in suite.registry())
 
 
 def test_every_registry_entry_has_a_sample_case():
-    missing = [selftest.display_name(kind, target) for kind, target in selftest.registry()
-               if target not in selftest.CASES]
+    missing = [suite.display_name(kind, target) for kind, target in suite.registry()
+               if target not in suite.CASES]
     assert missing == []
 
 
 def test_a_new_op_without_a_case_fails_loudly(library_op, capsys):
-    assert ("op", library_op) in selftest.registry()
-    assert selftest.run(parse("-k", "Halve")) == 1
+    assert ("op", library_op) in suite.registry()
+    assert command.run(parse("-k", "Halve")) == 1
     out = capsys.readouterr().out
     assert "Halve" in out and "ERROR" in out and "no sample case: add one to CASES" in out
 
 
 def test_a_wrong_op_fails_with_its_report(library_op, monkeypatch, capsys):
-    monkeypatch.setitem(selftest.CASES, library_op,
-                        lambda op: [selftest.function_case(op.apply, selftest.signed(3, 2))])
-    assert selftest.run(parse("-k", "Halve")) == 1
+    monkeypatch.setitem(suite.CASES, library_op,
+                        lambda op: [suite.function_case(op.apply, suite.signed(3, 2))])
+    assert command.run(parse("-k", "Halve")) == 1
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("op       Halve"))
     # twice too large: relative error |2n - n| / |2n|; the second derivative (0) is right
@@ -87,24 +90,24 @@ def test_a_case_that_raises_is_reported_and_the_rest_still_run(monkeypatch):
     def broken(op):
         raise RuntimeError("sample data went missing")
 
-    monkeypatch.setitem(selftest.CASES, ops.Exp, broken)
-    rows = selftest.check_all("xp")
+    monkeypatch.setitem(suite.CASES, ops.Exp, broken)
+    rows = suite.check_all("xp")
     assert [(row.name, row.ok) for row in rows] == [("Exp", False)]
     assert "sample data went missing" in rows[0].problem
-    assert all(row.ok for row in selftest.check_all("Sqrt"))
+    assert all(row.ok for row in suite.check_all("Sqrt"))
 
 
 def test_warnings_fail_a_row(monkeypatch):
     on_kink = mg.Tensor(np.array([0.0, 1.0]), requires_grad=True)
-    monkeypatch.setitem(selftest.CASES, ops.Abs,
-                        lambda op: [selftest.function_case(op.apply, on_kink)])
-    (row,) = selftest.check_all("Abs")
+    monkeypatch.setitem(suite.CASES, ops.Abs,
+                        lambda op: [suite.function_case(op.apply, on_kink)])
+    (row,) = suite.check_all("Abs")
     assert row.first.ok and not row.ok
-    assert "abs's kink" in selftest.format_failures([row])
+    assert "abs's kink" in command.format_failures([row])
 
 
 def test_nothing_matching_the_filter_is_a_failure(capsys):
-    assert selftest.run(parse("-k", "no such op")) == 1
+    assert command.run(parse("-k", "no such op")) == 1
     assert "nothing matches" in capsys.readouterr().out
 
 

@@ -66,7 +66,8 @@ def _banner(text: str) -> None:
 def train_section(report: Report, out: Path, epochs: int, progress: bool) -> bool:
     from tqdm.auto import tqdm
 
-    from ..training import EpochRecord, train_digits
+    from ..training import EpochRecord
+    from .train import train_digits
 
     print(EpochRecord.HEADER)
     result = train_digits("mlp", norm="batch", epochs=epochs, out=str(out), progress=progress,
@@ -113,7 +114,8 @@ def _training_figure(history, path: Path) -> Path:
 
 
 def gradcheck_section(report: Report) -> bool:
-    from ..selftest import check_all, format_error, format_table
+    from ..gradcheck.suite import check_all, format_error
+    from .gradcheck import format_table
 
     rows = [row for pattern in ("BatchNorm", "batch_norm", "LayerNorm", "layer_norm",
                                 "GroupNorm", "group_norm")

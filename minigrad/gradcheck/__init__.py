@@ -7,6 +7,9 @@ and the wrong op.
 - ``locate_bad_gradient``: check every op of a graph on its own and name those whose backward
   is wrong.
 - ``gradcheck_module``: every parameter of a model through a loss, its buffers left untouched.
+- ``minigrad.gradcheck.suite``: the library's self-test, a sample case for every op, layer and
+  function (``check_all``, ``CASES``, ``registry``). Import it by name: it imports ``nn`` and
+  ``functional``, so this package does not.
 
 How finite differences work and how to read a report: docs/gradcheck.md.
 """

@@ -1,13 +1,14 @@
-"""``minigrad gradcheck``: the library's self-test. Every op, layer and functional function is
-checked against central finite differences -- ops and functions to second order too -- and
-shown in one table; the exit code is non-zero if anything fails.
+"""The library's self-test (what ``minigrad gradcheck`` runs and prints): every op, layer and
+functional function checked against central finite differences -- ops and functions to second
+order too -- one ``Row`` per sample case. ``check_all`` runs them.
 
 What is checked is not a hand-kept list. The registry is the library itself: every ``Function``
-subclass and every ``nn.Module`` subclass defined in ``minigrad``, and every public function of
-``minigrad.functional``. Each needs a sample case in ``CASES`` -- keyed by the class or function,
-which the case receives and calls, so it cannot check something else by mistake. An entry
-without a case is a failure, so a new op cannot go unchecked unnoticed. (A private class with
-subclasses, such as ``_BatchNorm``, is an abstract base: its subclasses are checked instead.)
+subclass and every ``nn.Module`` subclass defined in ``minigrad`` (outside ``minigrad.app``), and
+every public function of ``minigrad.functional``. Each needs a sample case in ``CASES`` -- keyed
+by the class or function, which the case receives and calls, so it cannot check something else
+by mistake. An entry without a case is a failure, so a new op cannot go unchecked unnoticed. (A
+private class with subclasses, such as ``_BatchNorm``, is an abstract base: its subclasses are
+checked instead.)
 """
 from __future__ import annotations
 
@@ -23,14 +24,15 @@ from typing import Callable
 import numpy as np
 
 import minigrad
-from . import functional as F
-from . import nn
-from .core import ops
-from .autograd import Function
-from .gradcheck import check_gradients, gradcheck_module
-from .core.tensor import Tensor
+from .. import functional as F
+from .. import nn
+from ..autograd import Function
+from ..core import ops
+from ..core.tensor import Tensor
+from .check import check_gradients
+from .module import gradcheck_module
 
-__all__ = ["CASES", "registry", "check_all", "add_arguments", "run"]
+__all__ = ["CASES", "registry", "check_all"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -264,23 +266,32 @@ CASES = {**OP_CASES, **FUNCTION_CASES, **LAYER_CASES}
 # The registry: what the library defines
 # ----------------------------------------------------------------------------------------------
 
-def _import_library() -> None:
-    """Import every minigrad module, so every op and layer class it defines exists."""
-    for module in pkgutil.walk_packages(minigrad.__path__, "minigrad."):
-        if not module.name.endswith("__main__"):
-            importlib.import_module(module.name)
+# What is not the library: the command's entry point and the application (the cli, the demo,
+# the experiments), which the library never imports.
+_NOT_LIBRARY = ("minigrad.__main__", "minigrad.app")
+
+
+def _import_library(package=minigrad) -> None:
+    """Import every module of the library, so every op and layer class it defines exists."""
+    for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        if module.name not in _NOT_LIBRARY:
+            imported = importlib.import_module(module.name)
+            if module.ispkg:
+                _import_library(imported)
 
 
 def _defined_subclasses(base) -> list:
-    """Subclasses of ``base`` defined in minigrad, in definition order, without abstract bases
-    (private classes that have subclasses)."""
+    """Subclasses of ``base`` defined in the library (minigrad outside ``minigrad.app``), in
+    definition order, without abstract bases (private classes that have subclasses)."""
     found, stack = [], list(reversed(base.__subclasses__()))
     while stack:
         cls = stack.pop()
         children = cls.__subclasses__()
         stack.extend(reversed(children))
         abstract = cls.__name__.startswith("_") and children
-        if cls.__module__.startswith("minigrad.") and not abstract:
+        library = cls.__module__.startswith("minigrad.") and not cls.__module__.startswith(
+            tuple(name + "." for name in _NOT_LIBRARY))
+        if library and not abstract:
             found.append(cls)
     return found
 
@@ -328,7 +339,7 @@ def check_all(pattern: str | None = None, fast_mode: bool = False) -> list[Row]:
         make_cases = CASES.get(target)
         if make_cases is None:
             rows.append(Row(kind, name, problem="no sample case: add one to CASES in "
-                                                "minigrad/selftest.py"))
+                                                "minigrad/gradcheck/suite.py"))
             continue
         rows += _run_cases(kind, name, make_cases, target, fast_mode)
     return rows
@@ -357,56 +368,3 @@ def _run_cases(kind, name, make_cases, target, fast_mode) -> list[Row]:
 def format_error(result) -> str:
     """A check's max relative error for a table; "-" where that check was not run."""
     return "-" if result is None else f"{result.max_rel_error:.1e}"
-
-
-def format_table(rows: list[Row]) -> str:
-    header = (f"{'kind':<9}{'name':<40}{'shapes':<34}{'max rel err':>11}{'2nd order':>11}"
-              f"  result")
-    lines = [header, "-" * len(header)]
-    for row in rows:
-        verdict = "pass" if row.ok else ("ERROR" if row.problem else "FAIL")
-        lines.append(f"{row.kind:<9}{row.name:<40}{row.shapes:<34}{format_error(row.first):>11}"
-                     f"{format_error(row.second):>11}  {verdict}")
-    return "\n".join(lines)
-
-
-def format_failures(rows: list[Row]) -> str:
-    blocks = []
-    for row in rows:
-        if row.ok:
-            continue
-        body = row.problem or "\n".join(
-            str(r) for r in (row.first, row.second) if r is not None and (not r.ok or r.warnings))
-        blocks.append(f"== {row.name}\n{body}")
-    return "\n\n".join(blocks)
-
-
-# ----------------------------------------------------------------------------------------------
-# The command
-# ----------------------------------------------------------------------------------------------
-
-def add_arguments(parser) -> None:
-    parser.add_argument("-k", metavar="TEXT", dest="pattern",
-                        help="only the entries whose name contains TEXT (e.g. -k batchnorm)")
-    parser.add_argument("--fast", action="store_true",
-                        help="fast mode: one random directional derivative per input")
-
-
-def run(args) -> int:
-    start = time.perf_counter()
-    rows = check_all(args.pattern, fast_mode=args.fast)
-    mode = "fast" if args.fast else "full"
-    print(f"minigrad gradcheck: every op, function and layer against central finite differences "
-          f"({mode} mode; eps=1e-06, atol=1e-05, rtol=0.001)\n")
-    print(format_table(rows))
-    failures = format_failures(rows)
-    if failures:
-        print("\n" + failures)
-    failed = sum(not row.ok for row in rows)
-    entries = len({row.name.split(" (")[0] for row in rows})
-    print(f"\n{len(rows)} checks of {entries} ops, functions and layers: {len(rows) - failed} "
-          f"passed, {failed} failed ({time.perf_counter() - start:.1f} s)")
-    if not rows:
-        print(f"nothing matches -k {args.pattern!r}")
-        return 1
-    return 1 if failed else 0
