@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._checks import is_real, probability
+from .checks import is_real, probability
 from .autograd import Function, is_grad_enabled
 from .core.ops import normalize_axis
 from .core.tensor import Tensor, as_array
@@ -32,7 +32,9 @@ __all__ = ["linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "cross
 # Argument checks shared by everything below
 # ----------------------------------------------------------------------------------------------
 
-def _as_tensor(x) -> Tensor:
+def as_tensor(x) -> Tensor:
+    """``x`` itself if it is a Tensor, else ``Tensor(x)``: what the functions here (and the
+    layers of ``nn``) accept as input. Not in ``__all__``: a helper, not an op."""
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
@@ -68,20 +70,20 @@ def _reduce(losses: Tensor, reduction: str, op_name: str) -> Tensor:
 # ----------------------------------------------------------------------------------------------
 
 def relu(x) -> Tensor:
-    return _as_tensor(x).relu()
+    return as_tensor(x).relu()
 
 
 def sigmoid(x) -> Tensor:
-    return _as_tensor(x).sigmoid()
+    return as_tensor(x).sigmoid()
 
 
 def tanh(x) -> Tensor:
-    return _as_tensor(x).tanh()
+    return as_tensor(x).tanh()
 
 
 def linear(x, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias``, with ``weight`` of shape (out_features, in_features)."""
-    x = _as_tensor(x)
+    x = as_tensor(x)
     if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: the input's last dim must equal weight's second dim "
                          f"(in_features), got input shape {x.shape} and weight shape "
@@ -140,7 +142,7 @@ class LogSoftmax(Function):
 
 def log_softmax(x, axis: int = -1) -> Tensor:
     """log(softmax(x)) along ``axis``, computed stably (see LogSoftmax)."""
-    x = _as_tensor(x)
+    x = as_tensor(x)
     (axis,) = normalize_axis(axis, x.ndim, "log_softmax")
     return LogSoftmax.apply(x, axis=axis)
 
@@ -170,7 +172,7 @@ def _class_indices(labels, batch: int, classes: int) -> np.ndarray:
 
 def cross_entropy(logits, labels, reduction: str = "mean") -> Tensor:
     """Softmax cross-entropy of ``logits`` (N, C) against integer ``labels`` (N,) in [0, C)."""
-    logits = _as_tensor(logits)
+    logits = as_tensor(logits)
     if logits.ndim != 2 or 0 in logits.shape:
         raise ValueError(f"cross_entropy: logits must have shape (N, C) with N, C >= 1, got "
                          f"shape {logits.shape}")
@@ -208,7 +210,7 @@ class NLLLoss(Function):
 def mse_loss(input, target, reduction: str = "mean") -> Tensor:
     """Mean (or sum, or elementwise) squared error. Shapes must match exactly: a silent broadcast
     of (N,) against (N, 1) is a classic bug."""
-    input, target = _as_tensor(input), _as_tensor(target)
+    input, target = as_tensor(input), as_tensor(target)
     if input.shape != target.shape:
         raise ValueError(f"mse_loss: input shape {input.shape} and target shape {target.shape} "
                          f"differ (reshape one of them)")
@@ -220,7 +222,7 @@ def dropout(x, p: float = 0.5, training: bool = True, rng: np.random.Generator |
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p), so the expected
     value is unchanged; the identity when not training. Pass ``rng`` (a NumPy Generator) for
     reproducible masks; ``nn.Dropout`` always does."""
-    x = _as_tensor(x)
+    x = as_tensor(x)
     probability("dropout", "p", p)
     if not training or p == 0:
         return x
@@ -290,18 +292,21 @@ class Col2Im(Function):
         return Im2Col.apply(grad, **attrs)
 
 
-def _pair(value, name: str) -> tuple:
-    pair = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) for v in pair):
+def pair(value, name: str) -> tuple:
+    """An int or a pair of ints (a convolution's kernel size, stride or padding) as a pair of
+    ints; a ValueError naming ``name`` otherwise. Shared with ``nn.Conv2d``; not in
+    ``__all__``."""
+    values = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
+    if len(values) != 2 or not all(isinstance(v, numbers.Integral) for v in values):
         raise ValueError(f"conv2d: {name} must be an int or a pair of ints, got {value!r}")
-    return tuple(int(v) for v in pair)
+    return tuple(int(v) for v in values)
 
 
 def conv2d(x, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -> Tensor:
     """2-D cross-correlation (what deep learning calls convolution) of ``x`` (N, C, H, W) with
     ``weight`` (O, C, KH, KW), zero ``padding`` and ``stride``; the result is (N, O, OH, OW)."""
-    x = _as_tensor(x)
-    stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
+    x = as_tensor(x)
+    stride, padding = pair(stride, "stride"), pair(padding, "padding")
     if x.ndim != 4 or weight.ndim != 4 or x.shape[1] != weight.shape[1]:
         raise ValueError(f"conv2d: expected an input (N, C, H, W) and a weight (O, C, KH, KW) "
                          f"with the same C, got input shape {x.shape} and weight shape "
@@ -412,9 +417,9 @@ def batch_norm(x, running_mean: Tensor | None, running_var: Tensor | None,
     broadcasting: the teaching view); ``fused=True`` one ``FusedBatchNorm`` node with the
     closed-form backward (the fast view). Both give the same numbers.
     """
-    x = _as_tensor(x)
+    x = as_tensor(x)
     # NumPy arrays are wrapped, not copied: running statistics given as arrays update in place.
-    running_mean, running_var, weight, bias = (t if t is None else _as_tensor(t) for t in (
+    running_mean, running_var, weight, bias = (t if t is None else as_tensor(t) for t in (
         running_mean, running_var, weight, bias))
     _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
     if fused:
@@ -518,7 +523,7 @@ def layer_norm(x, normalized_shape, weight: Tensor | None = None, bias: Tensor |
                eps: float = 1e-5) -> Tensor:
     """Normalize each sample over its last ``len(normalized_shape)`` dims (which must equal
     ``normalized_shape``), then scale and shift elementwise by ``weight`` and ``bias``."""
-    x = _as_tensor(x)
+    x = as_tensor(x)
     normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, numbers.Integral)
                         else tuple(normalized_shape))
     k = len(normalized_shape)
@@ -535,7 +540,7 @@ def group_norm(x, num_groups: int, weight: Tensor | None = None, bias: Tensor | 
     """Split the C channels of ``x`` (N, C, ...) into ``num_groups`` groups, normalize each
     sample's group over its channels and positions, then scale and shift per channel. Batch
     size plays no part -- the point of GroupNorm."""
-    x = _as_tensor(x)
+    x = as_tensor(x)
     if x.ndim < 2 or num_groups < 1 or x.shape[1] % num_groups:
         raise ValueError(f"group_norm: expected an input (N, C, ...) with C divisible by "
                          f"num_groups={num_groups}, got shape {x.shape}")

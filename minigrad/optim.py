@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import positive_int
+from .checks import positive_int
 from .autograd import no_grad
 from .core.tensor import Tensor, as_array
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from .. import functional as F
-from .._checks import positive_int, probability
+from ..checks import positive_int, probability
 from . import init
 from .module import Module, Parameter
 
@@ -53,9 +53,9 @@ class Conv2d(Module):
         super().__init__()
         self.in_channels = positive_int("Conv2d", "in_channels", in_channels)
         self.out_channels = positive_int("Conv2d", "out_channels", out_channels)
-        self.kernel_size = F._pair(kernel_size, "kernel_size")
-        self.stride = F._pair(stride, "stride")
-        self.padding = F._pair(padding, "padding")
+        self.kernel_size = F.pair(kernel_size, "kernel_size")
+        self.stride = F.pair(stride, "stride")
+        self.padding = F.pair(padding, "padding")
         _default_parameters(self, (out_channels, in_channels) + self.kernel_size,
                             in_channels * math.prod(self.kernel_size), bias, dtype, rng)
 
@@ -108,7 +108,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        x = F._as_tensor(x)
+        x = F.as_tensor(x)
         start, end = self.start_dim % max(x.ndim, 1), self.end_dim % max(x.ndim, 1)
         if x.ndim == 0 or start > end:
             raise ValueError(f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim}): "

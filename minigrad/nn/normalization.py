@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from .. import functional as F
-from .._checks import positive_int
+from ..checks import positive_int
 from ..core.tensor import Tensor, resolve_dtype
 from .module import Module, Parameter
 
@@ -64,7 +64,7 @@ class _BatchNorm(Module):
             self.num_batches_tracked.data[...] = 0
 
     def forward(self, x):
-        x = F._as_tensor(x)
+        x = F.as_tensor(x)
         if x.ndim not in self.ranks or x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}): expected an input "
                              f"of shape {self.layout} with C={self.num_features}, got shape "
@@ -142,7 +142,7 @@ class GroupNorm(Module):
         _affine_parameters(self, (num_channels,), affine, dtype)
 
     def forward(self, x):
-        x = F._as_tensor(x)
+        x = F.as_tensor(x)
         if x.ndim < 2 or x.shape[1] != self.num_channels:
             raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}): expected an "
                              f"input of shape (N, {self.num_channels}, ...), got shape {x.shape}")

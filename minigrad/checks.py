@@ -1,4 +1,5 @@
-"""Argument checks that several modules share, so each kind of bad number gets one wording."""
+"""Argument checks that the library's modules share (functional, nn, optim, data), so each kind
+of bad number gets one wording."""
 from __future__ import annotations
 
 import numbers
