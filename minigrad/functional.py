@@ -345,16 +345,16 @@ def _normalize(x, mean, var, eps: float):
 
 
 def _affine(x_hat, weight, bias, shape: tuple):
-    """weight * x_hat + bias, the per-feature parameters reshaped to broadcast.
-
-    Works on Tensors and on NumPy arrays (the fused op's forward). ``+=`` is in place on the
-    product NumPy just allocated, saving an array; a Tensor has no in-place ops, so there it
-    records an Add node like ``+``."""
+    """weight * x_hat + bias, the per-feature parameters reshaped to broadcast. Works on Tensors
+    and on NumPy arrays (the fused op's forward, where ``+=`` saves a full-size array)."""
     if weight is None:
         return x_hat if bias is None else x_hat + bias.reshape(shape)
     out = x_hat * weight.reshape(shape)
-    if bias is not None:
-        out += bias.reshape(shape)
+    if bias is None:
+        return out
+    if isinstance(out, Tensor):  # (+= on a Tensor would be a recorded in-place op)
+        return out + bias.reshape(shape)
+    out += bias.reshape(shape)
     return out
 
 
@@ -457,15 +457,17 @@ def _batch_norm_grads(grad, x_hat, scale, training: bool):
 
     the first line being dx = invstd/n (n dx_hat - sum(dx_hat) - x_hat sum(dx_hat x_hat)) with
     dx_hat = grad * weight. Written with operators only, so it runs on NumPy arrays (the fast
-    first-order backward; the augmented assignments work in place, so d x costs one new array)
-    and on Tensors (a differentiable backward; there ``+=`` records a new node)."""
+    first-order backward, where d x costs one new array) and on Tensors (a differentiable
+    backward)."""
     grad_bias = _channel_sum(grad)
     grad_weight = _channel_sum(grad, x_hat)
     if not training:
         return grad * scale, grad_weight, grad_bias
     count = x_hat.size // x_hat.shape[1]
     grad_x = x_hat * (grad_weight * (-1.0 / count))
-    grad_x += grad
+    if isinstance(grad_x, Tensor):
+        return (grad_x + grad - grad_bias * (1.0 / count)) * scale, grad_weight, grad_bias
+    grad_x += grad  # in place on the array just made: no further full-size arrays
     grad_x -= grad_bias * (1.0 / count)
     grad_x *= scale
     return grad_x, grad_weight, grad_bias

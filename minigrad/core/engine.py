@@ -41,7 +41,7 @@ class _ThreadState(threading.local):
         self.arrays = False     # inside a backward that hands library ops arrays
 
 
-_state = _ThreadState()
+_state = thread_state = _ThreadState()  # (read directly by Function.apply, the hot path)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -293,11 +293,15 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False,
     _state.saved_modes.append(_state.grad_enabled)
     outer_arrays, _state.grad_enabled, _state.arrays = _state.arrays, create_graph, arrays
     pending = {root.grad_fn: seed}  # node -> gradient of the node's output so far
+    # ids of the sums of paths the pass made itself and still holds in ``pending``: nobody
+    # else can see them, so later paths add into them in place.
+    own_sums = set()
     try:
         for node in topological_order(root.grad_fn):
             out_grad = pending.pop(node, None)
             if out_grad is None:  # no path from the root reached this node with a gradient
                 continue
+            own_sums.discard(id(out_grad))  # (an id is unique only while the array lives)
             if node.hooks:
                 out_grad = _run_hooks(node.hooks, out_grad, create_graph)
             if not (arrays and node.runs_on_arrays) and type(out_grad) is not Tensor:
@@ -325,9 +329,17 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False,
                         leaf_grads[id(tensor)] = [tensor, in_grad]
                     else:
                         entry[1] = entry[1] + in_grad
+                    continue
+                so_far = pending.get(parent)
+                if so_far is None:
+                    pending[parent] = in_grad
+                elif id(so_far) in own_sums:
+                    so_far += in_grad
                 else:
-                    so_far = pending.get(parent)
-                    pending[parent] = in_grad if so_far is None else so_far + in_grad
+                    pending[parent] = total = so_far + in_grad
+                    if not create_graph:
+                        own_sums.add(id(total))
+            in_grads = in_grad = None
     finally:
         _state.grad_enabled, _state.arrays = _state.saved_modes.pop(), outer_arrays
     return _finish_leaves(leaf_grads, create_graph)
@@ -337,6 +349,10 @@ def _conform(node, index, tensor, grad, create_graph: bool):
     """An input's gradient as the pass carries it (an array, or a Tensor under create_graph),
     checked: the input's shape, its dtype (mixed-dtype ops promote in forward), no NaN under
     detect_anomaly. A custom backward may return an array or a wrong shape: name the op."""
+    expected = tensor.data
+    if (type(grad) is np.ndarray and grad.shape == expected.shape and not create_graph
+            and grad.dtype == expected.dtype and not _state.anomaly):
+        return grad  # the common case, first order
     data = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
     if data.shape != tensor.data.shape:
         raise RuntimeError(f"{node.name}.backward returned a gradient of shape {data.shape} for "
@@ -379,7 +395,9 @@ def seed_gradient(root: Tensor, gradient, op_name: str) -> Tensor:
             raise RuntimeError(f"{op_name}: grad can be implicitly created only for a "
                                f"single-element output, this one has shape {root.shape}; pass "
                                f"a gradient of the same shape (or call .sum() first)")
-        return Tensor._make(np.ones(root.data.shape, root.data.dtype), False, None)
+        shape, dtype = root.data.shape, root.data.dtype  # (np.array is faster for a 0-d loss)
+        ones = np.array(1, dtype) if shape == () else np.ones(shape, dtype)
+        return Tensor._make(ones, False, None)
     gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=root.dtype)
     if gradient.shape != root.shape:
         raise RuntimeError(f"{op_name}: the gradient has shape {gradient.shape}, the tensor "

@@ -88,36 +88,54 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **attrs):
+        # The hot path of the whole library: every op of every forward runs it.
         ctx = cls()
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-        record = engine.is_grad_enabled() and any(
-            isinstance(a, Tensor) and a.requires_grad for a in args)
+        arrays, needs, parents = [], [], []
+        for arg in args:
+            if isinstance(arg, Tensor):
+                arrays.append(arg.data)
+                needs.append(arg.requires_grad)
+                parents.append(arg.grad_fn)
+            else:
+                arrays.append(arg)
+                needs.append(False)
+                parents.append(None)
+        state = engine.thread_state
+        record = state.grad_enabled and True in needs
         if record:
             ctx.inputs = args
             ctx.attrs = attrs
-            ctx.scope = engine.current_scope()
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad
-                                         for a in args)
+            ctx.scope = state.scope
+            ctx.needs_input_grad = needs
             # The node that made each input, as it was now: an in-place op later gives the
             # input tensor a new grad_fn, but this node used the value before it.
-            ctx.parents = tuple(a.grad_fn if isinstance(a, Tensor) else None for a in args)
+            ctx.parents = parents
             ctx._arrays = arrays
-            if engine.anomaly_enabled():
+            if state.anomaly:
                 ctx.created_at = traceback.format_stack()[:-1]
         returned = cls.forward(ctx, *arrays, **attrs)
-        out = _as_output(cls, returned)
+        out = returned if type(returned) is np.ndarray else _as_output(cls, returned)
         # An output that views an input's memory (reshape, transpose, basic indexing) shares
         # its version counter: an in-place change of either is a change of both.
-        box = _shared_version_box(out, args)
+        box = None
+        if out.base is not None or _is_one_of(out, arrays):
+            box = _shared_version_box(out, args)
         # Integer and boolean results (casts, comparisons, argmax) are never differentiable.
         record = record and out.dtype.kind in "fc"
         result = Tensor._make(out, record, ctx if record else None, box)
         if record:
-            ctx._output, ctx._output_box = out, result._version_box
-            if ctx._saved:  # forward may have saved what it returned, before the conversion
-                ctx._saved = [(kind, out if item is returned else item, tracked, version)
-                              for kind, item, tracked, version in ctx._saved]
+            ctx._output = out
+            if ctx._saved:
+                ctx._note_saved_output(returned, result)
         return result
+
+    def _note_saved_output(self, returned, result) -> None:
+        """If forward saved its own output, track the output tensor's version too (and keep
+        the array it became, where forward returned a scalar or a Tensor)."""
+        for position, (kind, item, box, version) in enumerate(self._saved):
+            if kind == "value" and item is returned:
+                self._saved[position] = (kind, self._output, box, version)
+                self._output_box = result._versions()
 
     # -- what forward hands to backward ----------------------------------------------------------
 
@@ -134,22 +152,18 @@ class Function:
         tensor whose memory it is, to catch in-place changes made before backward."""
         if not self.recording:  # nothing will call backward
             return
-        # Only tensor inputs have versions; numbers and other arguments are plain values.
-        owners = [memory_owner(a) if isinstance(t, Tensor) else None
-                  for t, a in zip(self.inputs, self._arrays)]
         saved = []
         for item in items:
-            index = next((i for i, a in enumerate(self._arrays)
-                          if item is a and owners[i] is not None), None)
+            index = _index_of(item, self._arrays, self.inputs)
             if index is not None:
-                box = self.inputs[index]._version_box
+                box = self.inputs[index]._versions()
                 saved.append(("input", index, box, box[0]))
                 continue
             # An array viewing an input's memory changes with it: track that input's version.
-            owner = memory_owner(item) if isinstance(item, np.ndarray) else None
-            index = next((i for i, o in enumerate(owners) if owner is not None and o is owner),
-                         None)
-            box = None if index is None else self.inputs[index]._version_box
+            # (A fresh array -- most of what forward saves -- views nothing.)
+            index = (_viewed_input(item, self.inputs) if isinstance(item, np.ndarray)
+                     and item.base is not None else None)
+            box = None if index is None else self.inputs[index]._versions()
             saved.append(("value", item, box, None if box is None else box[0]))
         self._saved = saved
 
@@ -171,7 +185,8 @@ class Function:
                 self._check_version(f"input {item}", tensor, box, version)
                 out.append(self._arrays[item] if as_arrays else tensor)
             elif item is self._output:
-                self._check_version("output 0", item, self._output_box, 0)
+                if self._output_box is not None:
+                    self._check_version("output 0", item, self._output_box, 0)
                 # The op's own output, re-attached to this node: d(output)/d(input) then flows
                 # through this node again in a higher-order backward (PyTorch does the same).
                 out.append(item if as_arrays else Tensor._make(item, True, self))
@@ -240,9 +255,30 @@ def _as_output(op, returned) -> np.ndarray:
     return out
 
 
+def _is_one_of(array, arrays) -> bool:
+    for other in arrays:
+        if array is other:
+            return True
+    return False
+
+
+def _index_of(item, arrays, inputs):
+    """The position of the tensor input whose array ``item`` is, or None."""
+    for index, array in enumerate(arrays):
+        if item is array and isinstance(inputs[index], Tensor):
+            return index
+    return None
+
+
 def _shared_version_box(out: np.ndarray, args):
-    owner = memory_owner(out)
-    for arg in args:
-        if isinstance(arg, Tensor) and memory_owner(arg.data) is owner:
-            return arg._version_box
+    index = _viewed_input(out, args)
+    return None if index is None else args[index]._versions()
+
+
+def _viewed_input(array: np.ndarray, inputs):
+    """The index of the tensor input whose memory ``array`` uses, if any."""
+    owner = memory_owner(array)
+    for index, tensor in enumerate(inputs):
+        if isinstance(tensor, Tensor) and memory_owner(tensor.data) is owner:
+            return index
     return None

@@ -11,35 +11,11 @@ import warnings
 
 import numpy as np
 
-from .errors import DTypeError, ShapeError
+from .dtypes import get_default_dtype, resolve_dtype, set_default_dtype, to_array
+from .errors import ShapeError
 
 __all__ = ["Tensor", "tensor", "set_default_dtype", "get_default_dtype", "resolve_dtype",
            "as_array", "memory_owner"]
-
-_default_dtype = np.dtype(np.float64)
-
-
-def set_default_dtype(dtype) -> None:
-    """Set the dtype of new float tensors and parameters (float64 unless changed).
-
-    float64 is the default because finite-difference gradient checks need it; switch to
-    ``np.float32`` for speed."""
-    global _default_dtype
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
-    _default_dtype = dtype
-
-
-def get_default_dtype() -> np.dtype:
-    return _default_dtype
-
-
-def resolve_dtype(dtype) -> np.dtype:
-    """``dtype`` as a NumPy dtype; None means the default dtype (what new parameters,
-    buffers and batches get)."""
-    return _default_dtype if dtype is None else np.dtype(dtype)
-
 
 def as_array(value):
     """A Tensor's array; anything else as it is (numbers, arrays, indices)."""
@@ -51,21 +27,6 @@ def memory_owner(array: np.ndarray) -> np.ndarray:
     (Views share a version counter; leaf gradients must not share memory.)"""
     while isinstance(array.base, np.ndarray):
         array = array.base
-    return array
-
-
-def _to_array(data, dtype) -> np.ndarray:
-    if isinstance(data, Tensor):
-        data = data.data
-    if dtype is not None:
-        return np.asarray(data, dtype=dtype)
-    from_numpy = isinstance(data, (np.ndarray, np.generic))
-    array = np.asarray(data)
-    if not from_numpy and array.dtype.kind == "f" and array.dtype != _default_dtype:
-        # Python floats become the default dtype; NumPy arrays keep theirs.
-        array = array.astype(_default_dtype)
-    if array.dtype.kind not in "biufc":  # objects, strings, dates: not numbers
-        raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} {data!r:.80}")
     return array
 
 
@@ -87,24 +48,24 @@ class Tensor:
     __array_ufunc__ = None
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
-        self.data = _to_array(data, dtype)
+        self.data = to_array(data.data if isinstance(data, Tensor) else data, dtype)
         self._grad = self.grad_fn = self.name = self._hooks = None
         self._retains_grad = self.requires_grad = False
-        self._version_box = [0]
+        self._version_box = None
         if requires_grad:
             self.requires_grad_(True)
 
     @classmethod
     def _make(cls, data: np.ndarray, requires_grad: bool, grad_fn, version_box=None) -> "Tensor":
         """What ops call: no validation, no copying. ``version_box`` is shared by tensors
-        viewing the same memory."""
+        viewing the same memory (made on first need: most tensors never change)."""
         t = object.__new__(cls)
         t.data = data
         t._grad = t.name = t._hooks = None
         t._retains_grad = False
         t.grad_fn = grad_fn
         t.requires_grad = requires_grad
-        t._version_box = [0] if version_box is None else version_box
+        t._version_box = version_box
         return t
 
     # -- attributes ---------------------------------------------------------------------------
@@ -133,7 +94,14 @@ class Tensor:
     @property
     def _version(self) -> int:
         """How many in-place changes this tensor's memory has seen."""
-        return self._version_box[0]
+        return 0 if self._version_box is None else self._version_box[0]
+
+    def _versions(self) -> list:
+        """The one-element list counting this tensor's in-place changes, shared with the
+        tensors that view its memory."""
+        if self._version_box is None:
+            self._version_box = [0]
+        return self._version_box
 
     @property
     def grad(self):
@@ -188,7 +156,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """The same data (and version counter), cut out of the graph."""
-        return Tensor._make(self.data, False, None, self._version_box)
+        return Tensor._make(self.data, False, None, self._versions())
 
     def astype(self, dtype) -> "Tensor":
         return ops.Cast.apply(self, dtype=np.dtype(dtype))
@@ -196,7 +164,7 @@ class Tensor:
     def __repr__(self):
         body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
         extras = []
-        if self.data.dtype != _default_dtype and self.data.dtype.kind == "f":
+        if self.data.dtype != get_default_dtype() and self.data.dtype.kind == "f":
             extras.append(f"dtype={self.data.dtype}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn=<{self.grad_fn.name}>")
@@ -342,29 +310,29 @@ class Tensor:
 
     def add_(self, other, *, alpha=1):
         other = other if alpha == 1 else other * alpha
-        return self._update("add_", lambda old: old + other, lambda a: np.add(
+        return inplace.update(self, "add_", lambda old: old + other, lambda a: np.add(
             a, as_array(other), out=a, casting="same_kind"), other)
 
     def sub_(self, other, *, alpha=1):
         other = other if alpha == 1 else other * alpha
-        return self._update("sub_", lambda old: old - other, lambda a: np.subtract(
+        return inplace.update(self, "sub_", lambda old: old - other, lambda a: np.subtract(
             a, as_array(other), out=a, casting="same_kind"), other)
 
     def mul_(self, other):
-        return self._update("mul_", lambda old: old * other, lambda a: np.multiply(
+        return inplace.update(self, "mul_", lambda old: old * other, lambda a: np.multiply(
             a, as_array(other), out=a, casting="same_kind"), other)
 
     def div_(self, other):
-        return self._update("div_", lambda old: old / other, lambda a: np.true_divide(
+        return inplace.update(self, "div_", lambda old: old / other, lambda a: np.true_divide(
             a, as_array(other), out=a, casting="same_kind"), other)
 
     def clamp_(self, min=None, max=None):
         ops.check_clamp_bounds("clamp_", min, max)
-        return self._update("clamp_", lambda old: ops.clamp(old, min, max),
+        return inplace.update(self, "clamp_", lambda old: ops.clamp(old, min, max),
                             lambda a: np.clip(a, as_array(min), as_array(max), out=a), min, max)
 
     def fill_(self, value):
-        return self._update("fill_", lambda old: ops.replaced(old, value),
+        return inplace.update(self, "fill_", lambda old: ops.replaced(old, value),
                             lambda a: np.copyto(a, as_array(value), casting="unsafe"), value)
 
     def zero_(self):
@@ -372,12 +340,12 @@ class Tensor:
 
     def copy_(self, src):
         """Copy ``src`` (broadcast to this shape, cast to this dtype) into this tensor."""
-        return self._update("copy_", lambda old: ops.replaced(old, src),
+        return inplace.update(self, "copy_", lambda old: ops.replaced(old, src),
                             lambda a: np.copyto(a, as_array(src), casting="unsafe"), src)
 
     def __setitem__(self, index, value):
         index = ops.as_index(index)
-        self._update("setitem", lambda old: ops.setitem(old, index, value),
+        inplace.update(self, "setitem", lambda old: ops.setitem(old, index, value),
                      lambda a: a.__setitem__(index, as_array(value)), value)
 
     def __iadd__(self, other):
@@ -391,47 +359,6 @@ class Tensor:
 
     def __itruediv__(self, other):
         return self.div_(other)
-
-    def _update(self, name: str, recorded, direct, *operands) -> "Tensor":
-        """Change this tensor in place. Outside a graph, ``direct(array)`` writes into the
-        memory. Inside one, ``recorded(old)`` computes the new value with ordinary ops from a
-        copy of the old value, and that computation becomes this tensor's history (grad_fn)."""
-        recording = engine.is_grad_enabled() and (self.requires_grad or any(
-            isinstance(t, Tensor) and t.requires_grad for t in operands))
-        if recording and self.requires_grad and self.grad_fn is None:
-            raise RuntimeError(f"{name}: a leaf tensor that requires grad cannot be changed in "
-                               f"place while grad mode is on (backward needs the value it had); "
-                               f"change it under mg.no_grad(), as optimizers do, or work on a "
-                               f"copy (x * 1)")
-        try:
-            if recording:
-                self._record_update(name, recorded)
-            elif not self.data.flags.writeable:
-                raise RuntimeError(f"{name}: this tensor's memory is read-only (a broadcast "
-                                   f"view); change a copy instead")
-            else:
-                direct(self.data)
-        except RuntimeError:
-            raise
-        except (TypeError, ValueError) as error:
-            raise _in_place_error(name, self, error) from None
-        self._version_box[0] += 1
-        return self
-
-    def _record_update(self, name: str, recorded) -> None:
-        if self.data.base is not None:
-            raise RuntimeError(f"{name}: this tensor views another tensor's memory (a reshape, "
-                               f"transpose or slice); minigrad does not record in-place changes "
-                               f"of views inside a graph. Use the out-of-place op instead")
-        old = Tensor._make(self.data.copy(), self.requires_grad, self.grad_fn)
-        new = recorded(old)
-        if new.shape != self.shape:
-            raise ShapeError(f"{name}: the result has shape {new.shape}, which does not fit "
-                             f"the tensor's shape {self.shape}")
-        np.copyto(self.data, new.data, casting="same_kind")
-        if new.grad_fn is not None:
-            self.grad_fn, self.requires_grad = new.grad_fn, True
-            self._retains_grad = False
 
     # -- elementwise functions ------------------------------------------------------------------
 
@@ -501,20 +428,11 @@ class Tensor:
         return ops.getitem(self, index)
 
 
-def _in_place_error(name: str, target: Tensor, error: Exception) -> RuntimeError:
-    message = str(error)
-    if "cast" in message or isinstance(error, TypeError):
-        return DTypeError(f"{name}: cannot write the result into a tensor of dtype "
-                          f"{target.dtype} ({message})")
-    return ShapeError(f"{name}: the result does not fit the tensor's shape {target.shape} "
-                      f"({message})")
-
-
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
     """Make a new tensor holding a copy of ``data`` (like ``torch.tensor``)."""
-    array = _to_array(data, dtype)
+    array = to_array(data.data if isinstance(data, Tensor) else data, dtype)
     return Tensor(array.copy() if isinstance(data, (np.ndarray, Tensor)) else array,
                   requires_grad=requires_grad)
 
 
-from . import engine, ops  # noqa: E402  (both need the Tensor class defined above)
+from . import engine, inplace, ops  # noqa: E402  (they need the Tensor class defined above)
