@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import threading
 import warnings
-import weakref
 
 import numpy as np
 
+from .hooks import run_hooks
 from .tensor import Tensor, memory_owner
 
 __all__ = ["is_grad_enabled", "set_grad_enabled", "no_grad", "enable_grad", "module_scope",
            "current_scope", "detect_anomaly", "set_detect_anomaly", "anomaly_enabled",
-           "array_backward", "arrays_in_backward", "HookHandle", "topological_order",
+           "array_backward", "arrays_in_backward", "topological_order",
            "graph_nodes", "backpropagate", "grad", "seed_gradient", "accumulate"]
 
 
@@ -124,7 +123,7 @@ def current_scope() -> tuple:
 
 
 # ----------------------------------------------------------------------------------------------
-# Anomaly mode, the array switch, hooks
+# Anomaly mode, the array switch
 # ----------------------------------------------------------------------------------------------
 
 class detect_anomaly(contextlib.ContextDecorator):
@@ -171,67 +170,6 @@ def array_backward(enabled: bool | None = None) -> bool:
 def arrays_in_backward() -> bool:
     """True while a backward in this thread hands library ops arrays."""
     return _state.arrays
-
-
-class HookHandle:
-    """What ``register_hook`` returns: ``handle.remove()`` unregisters the hook."""
-
-    _ids = itertools.count()
-
-    def __init__(self, hooks: dict, hook):
-        if not callable(hook):
-            raise TypeError(f"register_hook: expected a function of the gradient, got "
-                            f"{type(hook).__name__}")
-        self.id = next(self._ids)
-        self.hooks = hooks
-        hooks[self.id] = hook
-
-    @classmethod
-    def add(cls, node, hook) -> "HookHandle":
-        if node.hooks is None:
-            node.hooks = {}
-        return cls(node.hooks, hook)
-
-    def remove(self) -> None:
-        self.hooks.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-        return False
-
-
-def retain_grad_of(tensor: Tensor) -> None:
-    """After its hooks, the gradient of ``tensor``'s node is also stored in ``tensor.grad``."""
-    reference = weakref.ref(tensor)
-
-    def retain(grad):
-        kept = reference()
-        if kept is not None:
-            kept._grad = grad if kept._grad is None else kept._grad + grad
-    retain.retains_grad = True  # run after the user's hooks, on the gradient they leave
-    HookHandle.add(tensor.grad_fn, retain)
-
-
-def _run_hooks(hooks: dict, grad, keep_graph: bool):
-    """``grad`` after every hook (a hook returning None keeps it); retain_grad's last."""
-    ordered = sorted(hooks.values(), key=lambda h: getattr(h, "retains_grad", False))
-    for hook in ordered:
-        as_tensor = grad if isinstance(grad, Tensor) else Tensor._make(grad, False, None)
-        if getattr(hook, "retains_grad", False):
-            hook(as_tensor if keep_graph else Tensor._make(np.array(as_tensor.data), False, None))
-            continue
-        replaced = hook(as_tensor)
-        if replaced is not None:
-            if not isinstance(replaced, Tensor):
-                replaced = Tensor(replaced, dtype=as_tensor.dtype)
-            if replaced.shape != as_tensor.shape:
-                raise RuntimeError(f"a hook returned a gradient of shape {replaced.shape} for a "
-                                   f"tensor of shape {as_tensor.shape}")
-            grad = replaced if keep_graph else replaced.data
-    return grad
 
 
 # ----------------------------------------------------------------------------------------------
@@ -303,7 +241,7 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False,
                 continue
             own_sums.discard(id(out_grad))  # (an id is unique only while the array lives)
             if node.hooks:
-                out_grad = _run_hooks(node.hooks, out_grad, create_graph)
+                out_grad = run_hooks(node.hooks, out_grad, create_graph)
             if not (arrays and node.runs_on_arrays) and type(out_grad) is not Tensor:
                 out_grad = Tensor._make(out_grad, False, None)
             in_grads = node.backward(node, out_grad)
@@ -383,7 +321,7 @@ def _finish_leaves(leaf_grads: dict, create_graph: bool) -> dict:
     out = {}
     for leaf, g in leaf_grads.values():
         if leaf._hooks:
-            g = _run_hooks(leaf._hooks, g, create_graph)
+            g = run_hooks(leaf._hooks, g, create_graph)
         out[leaf] = g if isinstance(g, Tensor) else Tensor._make(g, False, None)
     return out
 

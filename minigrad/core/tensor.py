@@ -221,10 +221,10 @@ class Tensor:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that does not "
                                "require grad")
         if self.grad_fn is not None:  # the total gradient of an op's output: kept by its node
-            return engine.HookHandle.add(self.grad_fn, hook)
+            return hooks.HookHandle.add(self.grad_fn, hook)
         if self._hooks is None:
             self._hooks = {}
-        return engine.HookHandle(self._hooks, hook)
+        return hooks.HookHandle(self._hooks, hook)
 
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in ``.grad`` after backward (leaves always
@@ -234,7 +234,7 @@ class Tensor:
                                "not require grad")
         if self.grad_fn is not None and not self._retains_grad:
             self._retains_grad = True
-            engine.retain_grad_of(self)
+            hooks.retain_grad_of(self)
 
     @property
     def retains_grad(self) -> bool:
@@ -435,4 +435,4 @@ def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
                   requires_grad=requires_grad)
 
 
-from . import engine, inplace, ops  # noqa: E402  (they need the Tensor class defined above)
+from . import engine, hooks, inplace, ops  # noqa: E402  (they need the Tensor class above)
