@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
+import traceback
 import warnings
 
 import numpy as np
@@ -309,9 +311,15 @@ def _conform(node, index, tensor, grad, create_graph: bool):
 def _report_nan(node, index: int):
     where = ""
     if node.created_at:
+        forward = "".join(traceback.format_list(node.created_at))
         warnings.warn(f"Error detected in {node.name}. Traceback of the forward call that made "
-                      f"it:\n{''.join(node.created_at)}", RuntimeWarning, stacklevel=3)
-        where = "\nThe op was created in the forward at:\n" + node.created_at[-1].rstrip()
+                      f"it:\n{forward}", RuntimeWarning, stacklevel=3)
+        # The innermost frame outside minigrad: the user's line that made the op.
+        library = os.path.dirname(os.path.dirname(__file__))
+        frames = [f for f in node.created_at if not f.filename.startswith(library)]
+        frame = (frames or list(node.created_at))[-1]
+        where = (f"\nThe op was created in the forward at {frame.filename}:{frame.lineno}, in "
+                 f"{frame.name}: {frame.line}")
     raise RuntimeError(f"Function '{node.name}' returned nan values in its {index}th output."
                        f"{where}")
 

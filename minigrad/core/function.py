@@ -112,7 +112,7 @@ class Function:
             ctx.parents = parents
             ctx._arrays = arrays
             if state.anomaly:
-                ctx.created_at = traceback.format_stack()[:-1]
+                ctx.created_at = traceback.extract_stack()[:-1]
         returned = cls.forward(ctx, *arrays, **attrs)
         out = returned if type(returned) is np.ndarray else _as_output(cls, returned)
         # An output that views an input's memory (reshape, transpose, basic indexing) shares
@@ -233,6 +233,10 @@ class Function:
     def output(self):
         """The array this node computed (for drawing and checking tools)."""
         return self._output
+
+    def output_tensor(self) -> Tensor:
+        """This node's output as a Tensor whose grad_fn is this node."""
+        return Tensor._make(self._output, True, self)
 
     # -- description (graph drawing, error reports) ------------------------------------------------
 

@@ -278,7 +278,7 @@ class _Builder:
 
 
 def _output_of(node) -> Tensor:
-    return Tensor._make(node.output, True, node)
+    return node.output_tensor()
 
 
 def _edge_kind(node) -> str:
