@@ -7,11 +7,10 @@ import numbers
 
 import numpy as np
 
-from .. import engine
 from ..errors import ShapeError
 from ..function import Function
 from ..tensor import Tensor, as_array
-from .args import broadcast_shape, normalize_axis, operand
+from .args import as_index, broadcast_shape, normalize_axis, operand
 
 
 class Reshape(Function):
@@ -201,7 +200,6 @@ def transpose(x: Tensor, axes) -> Tensor:
 
 
 def getitem(x: Tensor, index) -> Tensor:
-    from .args import as_index
     index = as_index(index)
     try:
         return GetItem.apply(x, index=index)

@@ -1,0 +1,37 @@
+"""Argument checks the functions share."""
+from __future__ import annotations
+
+from ..core.tensor import Tensor
+
+
+def as_tensor(x) -> Tensor:
+    """``x`` itself if it is a Tensor, else ``Tensor(x)``: what the functions here (and the
+    layers of ``nn``) accept as input. Not in ``__all__``: a helper, not an op."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _check_parameters(op_name: str, x: Tensor, expected_shape: tuple | None, **tensors) -> None:
+    """Each given tensor (None is skipped) must have ``expected_shape`` (unless None) and the
+    input's dtype: mixing dtypes would silently promote float32 to float64."""
+    for name, t in tensors.items():
+        if t is None:
+            continue
+        if expected_shape is not None and t.shape != expected_shape:
+            raise ValueError(f"{op_name}: {name} has shape {t.shape}, expected "
+                             f"{expected_shape} for an input of shape {x.shape}")
+        if t.dtype != x.dtype:
+            raise TypeError(f"{op_name}: the input is {x.dtype} but {name} is {t.dtype}; convert "
+                            f"one of them (module.to(np.{x.dtype}) or x.astype(np.{t.dtype}))")
+
+
+def _check_reduction(reduction: str, op_name: str) -> None:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op_name}: reduction must be 'mean', 'sum' or 'none', got "
+                         f"{reduction!r}")
+
+
+def _reduce(losses: Tensor, reduction: str, op_name: str) -> Tensor:
+    _check_reduction(reduction, op_name)
+    if reduction == "mean":
+        return losses.mean()
+    return losses.sum() if reduction == "sum" else losses

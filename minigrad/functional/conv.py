@@ -1,0 +1,102 @@
+"""Convolution: im2col turns it into one matrix product."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..autograd import Function
+from ..core.tensor import Tensor
+from .args import _check_parameters, as_tensor
+from .basic import Linear
+
+
+def _conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+class Im2Col(Function):
+    """Every (C, KH, KW) patch of a zero-padded (N, C, H, W) image as one row: the result has
+    shape (N * OH * OW, C * KH * KW). A linear op whose backward is Col2Im (and vice versa), so
+    convolution can be differentiated any number of times."""
+
+    runs_on_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding):
+        ctx.save_for_backward(x.shape)
+        (ph, pw), (sh, sw) = padding, stride
+        if ph or pw:
+            x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        windows = sliding_window_view(x, kernel_size, axis=(2, 3))[:, :, ::sh, ::sw]
+        n, c, oh, ow, kh, kw = windows.shape
+        return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (shape,) = ctx.saved_tensors
+        return Col2Im.apply(grad, image_shape=shape, **ctx.attrs)
+
+
+class Col2Im(Function):
+    """The adjoint of Im2Col: add every row back onto the patch of the image it came from
+    (overlapping patches add up)."""
+
+    runs_on_arrays = True
+
+    @staticmethod
+    def forward(ctx, cols, image_shape, kernel_size, stride, padding):
+        n, c, h, w = image_shape
+        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+        oh, ow = _conv_output_size(h, kh, sh, ph), _conv_output_size(w, kw, sw, pw)
+        # Channels last, the layout of the rows: each of the KH * KW strided slice-adds below
+        # (one per kernel offset, whatever the image size) then writes contiguous channels.
+        padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
+        patches = cols.reshape(n, oh, ow, c, kh, kw)
+        for i in range(kh):
+            for j in range(kw):
+                padded[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += \
+                    patches[..., i, j]
+        return padded[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad):
+        attrs = {k: v for k, v in ctx.attrs.items() if k != "image_shape"}
+        return Im2Col.apply(grad, **attrs)
+
+
+def pair(value, name: str) -> tuple:
+    """An int or a pair of ints (a convolution's kernel size, stride or padding) as a pair of
+    ints; a ValueError naming ``name`` otherwise. Shared with ``nn.Conv2d``; not in
+    ``__all__``."""
+    values = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
+    if len(values) != 2 or not all(isinstance(v, numbers.Integral) for v in values):
+        raise ValueError(f"conv2d: {name} must be an int or a pair of ints, got {value!r}")
+    return tuple(int(v) for v in values)
+
+
+def conv2d(x, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -> Tensor:
+    """2-D cross-correlation (what deep learning calls convolution) of ``x`` (N, C, H, W) with
+    ``weight`` (O, C, KH, KW), zero ``padding`` and ``stride``; the result is (N, O, OH, OW)."""
+    x = as_tensor(x)
+    stride, padding = pair(stride, "stride"), pair(padding, "padding")
+    if x.ndim != 4 or weight.ndim != 4 or x.shape[1] != weight.shape[1]:
+        raise ValueError(f"conv2d: expected an input (N, C, H, W) and a weight (O, C, KH, KW) "
+                         f"with the same C, got input shape {x.shape} and weight shape "
+                         f"{weight.shape}")
+    if min(stride) < 1 or min(padding) < 0:
+        raise ValueError(f"conv2d: stride must be >= 1 and padding >= 0, got stride {stride} "
+                         f"and padding {padding}")
+    _check_parameters("conv2d", x, None, weight=weight)
+    _check_parameters("conv2d", x, weight.shape[:1], bias=bias)
+    n, _, h, w = x.shape
+    out_channels, _, kh, kw = weight.shape
+    oh = _conv_output_size(h, kh, stride[0], padding[0])
+    ow = _conv_output_size(w, kw, stride[1], padding[1])
+    if oh < 1 or ow < 1:
+        raise ValueError(f"conv2d: a {kh}x{kw} kernel does not fit an input of shape {x.shape} "
+                         f"with padding {padding}")
+    cols = Im2Col.apply(x, kernel_size=(kh, kw), stride=stride, padding=padding)
+    out = Linear.apply(cols, weight.reshape(out_channels, -1), bias)  # every patch, one layer
+    return out.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)
