@@ -263,6 +263,23 @@ def test_custom_function_without_grad_builds_no_node():
         assert Cube.apply(mg.Tensor([2.0], requires_grad=True)).grad_fn is None
 
 
+@pytest.mark.parametrize("returned", [np.array(["a", "b"]), "ab", np.array([None, 1.0])])
+def test_a_forward_that_returns_no_numbers_is_a_clear_error(returned):
+    """A custom forward's result must be numbers, whether it comes as an array or not."""
+    class Broken(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return returned
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    with pytest.raises(TypeError, match="Broken.forward returned .* expected a NumPy array of "
+                                        "numbers"):
+        Broken.apply(mg.tensor([1.0, 2.0], requires_grad=True))
+
+
 def test_custom_backward_may_return_an_array():
     class Double(mg.Function):
         @staticmethod

@@ -28,7 +28,7 @@ from .hooks import run_hooks
 from .tensor import Tensor, memory_owner
 
 __all__ = ["is_grad_enabled", "set_grad_enabled", "no_grad", "enable_grad", "module_scope",
-           "current_scope", "detect_anomaly", "set_detect_anomaly", "anomaly_enabled",
+           "current_scope", "detect_anomaly", "set_detect_anomaly",
            "array_backward", "arrays_in_backward", "topological_order",
            "graph_nodes", "backpropagate", "grad", "seed_gradient", "accumulate"]
 
@@ -149,10 +149,6 @@ class detect_anomaly(contextlib.ContextDecorator):
 
 def set_detect_anomaly(mode: bool) -> None:
     _state.anomaly = bool(mode)
-
-
-def anomaly_enabled() -> bool:
-    return _state.anomaly
 
 
 _array_backward = True

@@ -114,11 +114,14 @@ class Function:
             if state.anomaly:
                 ctx.created_at = traceback.extract_stack()[:-1]
         returned = cls.forward(ctx, *arrays, **attrs)
-        out = returned if type(returned) is np.ndarray else _as_output(cls, returned)
+        out = returned if type(returned) is np.ndarray else _as_output(returned)
+        if out.dtype.kind not in "biufc":
+            raise TypeError(f"{cls.__name__}.forward returned {type(returned).__name__} of dtype "
+                            f"{out.dtype}; expected a NumPy array of numbers")
         # An output that views an input's memory (reshape, transpose, basic indexing) shares
         # its version counter: an in-place change of either is a change of both.
         box = None
-        if out.base is not None or _is_one_of(out, arrays):
+        if out.base is not None or _index_of(out, arrays, args) is not None:
             box = _shared_version_box(out, args)
         # Integer and boolean results (casts, comparisons, argmax) are never differentiable.
         record = record and out.dtype.kind in "fc"
@@ -249,21 +252,9 @@ class Function:
         return f"<{self.name}({attrs})>"
 
 
-def _as_output(op, returned) -> np.ndarray:
-    """forward's result as an ndarray of numbers (a 0-d computation gives a NumPy scalar)."""
-    out = returned if type(returned) is np.ndarray else np.asarray(
-        returned.data if isinstance(returned, Tensor) else returned)
-    if out.dtype.kind not in "biufc":
-        raise TypeError(f"{op.__name__}.forward returned {type(returned).__name__} of dtype "
-                        f"{out.dtype}; expected a NumPy array of numbers")
-    return out
-
-
-def _is_one_of(array, arrays) -> bool:
-    for other in arrays:
-        if array is other:
-            return True
-    return False
+def _as_output(returned) -> np.ndarray:
+    """forward's result as an ndarray (a 0-d computation gives a NumPy scalar)."""
+    return np.asarray(returned.data if isinstance(returned, Tensor) else returned)
 
 
 def _index_of(item, arrays, inputs):
