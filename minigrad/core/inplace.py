@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import engine
+from . import engine, ops
 from .errors import DTypeError, ShapeError
-from .tensor import Tensor
+from .tensor import Tensor, as_array
 
 
 def update(target: Tensor, name: str, recorded, direct, *operands) -> Tensor:
@@ -44,6 +44,19 @@ def update(target: Tensor, name: str, recorded, direct, *operands) -> Tensor:
                          f"({error})") from None
     target._versions()[0] += 1
     return target
+
+
+def arithmetic(target: Tensor, name: str, operation, ufunc, other) -> Tensor:
+    """``target = operation(target, other)`` in place; ``ufunc`` is the same operation in
+    NumPy (np.add for operator.add, ...), which writes into the memory."""
+    return update(target, name, lambda old: operation(old, other),
+                  lambda a: ufunc(a, as_array(other), out=a, casting="same_kind"), other)
+
+
+def replace(target: Tensor, name: str, value) -> Tensor:
+    """Every element of ``target`` becomes ``value`` (broadcast, cast to its dtype)."""
+    return update(target, name, lambda old: ops.replaced(old, value),
+                  lambda a: np.copyto(a, as_array(value), casting="unsafe"), value)
 
 
 def _record(target: Tensor, name: str, recorded) -> None:

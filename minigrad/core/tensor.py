@@ -7,6 +7,7 @@ memory and bump its version counter, so a backward that needs the old value can 
 from __future__ import annotations
 
 import numbers
+import operator
 import warnings
 
 import numpy as np
@@ -309,44 +310,38 @@ class Tensor:
     # -- in place: each writes into self's memory and bumps its version -------------------------
 
     def add_(self, other, *, alpha=1):
-        other = other if alpha == 1 else other * alpha
-        return inplace.update(self, "add_", lambda old: old + other, lambda a: np.add(
-            a, as_array(other), out=a, casting="same_kind"), other)
+        return inplace.arithmetic(self, "add_", operator.add, np.add,
+                                  other if alpha == 1 else other * alpha)
 
     def sub_(self, other, *, alpha=1):
-        other = other if alpha == 1 else other * alpha
-        return inplace.update(self, "sub_", lambda old: old - other, lambda a: np.subtract(
-            a, as_array(other), out=a, casting="same_kind"), other)
+        return inplace.arithmetic(self, "sub_", operator.sub, np.subtract,
+                                  other if alpha == 1 else other * alpha)
 
     def mul_(self, other):
-        return inplace.update(self, "mul_", lambda old: old * other, lambda a: np.multiply(
-            a, as_array(other), out=a, casting="same_kind"), other)
+        return inplace.arithmetic(self, "mul_", operator.mul, np.multiply, other)
 
     def div_(self, other):
-        return inplace.update(self, "div_", lambda old: old / other, lambda a: np.true_divide(
-            a, as_array(other), out=a, casting="same_kind"), other)
+        return inplace.arithmetic(self, "div_", operator.truediv, np.true_divide, other)
 
     def clamp_(self, min=None, max=None):
         ops.check_clamp_bounds("clamp_", min, max)
         return inplace.update(self, "clamp_", lambda old: ops.clamp(old, min, max),
-                            lambda a: np.clip(a, as_array(min), as_array(max), out=a), min, max)
+                              lambda a: np.clip(a, min, max, out=a))
 
     def fill_(self, value):
-        return inplace.update(self, "fill_", lambda old: ops.replaced(old, value),
-                            lambda a: np.copyto(a, as_array(value), casting="unsafe"), value)
+        return inplace.replace(self, "fill_", value)
 
     def zero_(self):
         return self.fill_(0)
 
     def copy_(self, src):
         """Copy ``src`` (broadcast to this shape, cast to this dtype) into this tensor."""
-        return inplace.update(self, "copy_", lambda old: ops.replaced(old, src),
-                            lambda a: np.copyto(a, as_array(src), casting="unsafe"), src)
+        return inplace.replace(self, "copy_", src)
 
     def __setitem__(self, index, value):
         index = ops.as_index(index)
         inplace.update(self, "setitem", lambda old: ops.setitem(old, index, value),
-                     lambda a: a.__setitem__(index, as_array(value)), value)
+                       lambda a: a.__setitem__(index, as_array(value)), value)
 
     def __iadd__(self, other):
         return self.add_(other)

@@ -19,7 +19,7 @@ def operand(value, like):
     a float32 tensor times an int64 tensor is float32, not NumPy's float64."""
     if isinstance(value, np.generic):  # before Number: np.float64 is a float subclass
         value = value.item()
-    if isinstance(value, numbers.Number) and not isinstance(value, np.generic):
+    if isinstance(value, numbers.Number):
         if isinstance(value, complex) and not np.iscomplexobj(as_array(like)):
             raise TypeError("cannot combine a real tensor with a complex number")
         return value

@@ -97,8 +97,9 @@ class Pow(Function):
         if need_base:
             # d/dbase = exponent * base^(exponent - 1), and 0 where exponent is 0: x**0 is
             # constant, even at x = 0 (where 0 * 0**-1 would be nan).
-            grad_base = Where.apply(as_array(exponent) != 0,
-                                    grad * exponent * base ** (exponent - 1), 0.0)
+            grad_base = grad * exponent * base ** (exponent - 1)
+            if not (isinstance(exponent, numbers.Number) and exponent != 0):
+                grad_base = Where.apply(as_array(exponent) != 0, grad_base, 0.0)
         if need_exponent:
             # d/dexponent = base^exponent * log(base), and 0 where base is 0 (PyTorch's
             # convention: 0 ** y is 0 for every y > 0, flat in y).
