@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import positive_int
+from .core.checks import positive_int
 from .core.tensor import Tensor, as_array, resolve_dtype
 
 __all__ = ["DataLoader", "Dataset", "split", "load_digits", "make_moons", "make_spirals"]

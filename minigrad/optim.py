@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from .checks import positive_int
+from .core.checks import positive_int
 from .autograd import no_grad
 from .core.tensor import Tensor, as_array
 

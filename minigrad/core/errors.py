@@ -12,3 +12,8 @@ class DTypeError(RuntimeError, TypeError):
 
 class AxisError(IndexError, ValueError):
     """An axis out of range for the tensor's number of dims (PyTorch: IndexError)."""
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong kind (a string or 2.5 where a size goes). PyTorch raises
+    TypeError for some such mistakes and ValueError for others; either ``except`` catches it."""

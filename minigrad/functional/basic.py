@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from ..checks import probability
+from ..core.checks import probability
 from ..core.ops import normalize_axis
 from ..core.tensor import Tensor, as_array
 from .args import _check_parameters, _check_reduction, _reduce, as_tensor

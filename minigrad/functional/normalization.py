@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from ..autograd import Function, is_grad_enabled
-from ..checks import is_real
+from ..core.checks import is_real
 from ..core.tensor import Tensor
 from .args import _check_parameters, as_tensor
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from .. import functional as F
-from ..checks import positive_int, probability
+from ..core.checks import positive_int, probability
 from . import init
 from .module import Module, Parameter
 

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from .. import functional as F
-from ..checks import positive_int
+from ..core.checks import positive_int
 from ..core.tensor import Tensor, resolve_dtype
 from .module import Module, Parameter
 
