@@ -9,27 +9,14 @@ of any graph, and modules keep holding the same Parameter objects.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from .core.checks import positive_int
+from .core.checks import ArgumentTypeError, bad_argument, non_negative_real, positive_int
 from .autograd import no_grad
 from .core.tensor import Tensor, as_array
 
 __all__ = ["Optimizer", "SGD", "Adam", "LRScheduler", "StepLR", "CosineAnnealingLR"]
-
-
-def _check_number(owner: str, name: str, value, low: float = 0.0, high: float = math.inf,
-                  high_open: bool = False):
-    """Raise a ValueError naming the optimizer and the setting unless low <= value <= high
-    (or < high when ``high_open``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
-        raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
-    above = value >= high if high_open else value > high
-    if value < low or above:
-        bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
-        raise ValueError(f"{owner}: {name} must be in {bound}, got {value}")
 
 
 def _saved_count(owner: str, key: str, value) -> int:
@@ -45,8 +32,7 @@ def _saved_rate(owner: str, key: str, value) -> float:
     value = np.asarray(value)
     if value.shape != () or value.dtype.kind not in "iuf":
         raise ValueError(f"{owner}.load_state_dict: {key!r} must be a number, got {value!r}")
-    _check_number(owner, key, float(value))
-    return float(value)
+    return non_negative_real(owner, key, float(value))
 
 
 class Optimizer:
@@ -67,7 +53,11 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError(f"{name}: params must be an iterable of tensors (e.g. "
                             f"model.parameters()), got a single tensor; wrap it in a list")
-        params = list(params)
+        try:
+            params = list(params)
+        except TypeError:  # None, a number: not iterable
+            bad_argument(name, "params", "an iterable of tensors (e.g. model.parameters())",
+                         params, ArgumentTypeError)
         if not params:
             raise ValueError(f"{name}: got an empty parameter list (did the model define any "
                              f"parameters, or was a generator already used up?)")
@@ -80,9 +70,8 @@ class Optimizer:
                                  f"leaf tensor with requires_grad=True")
         if len({id(p) for p in params}) != len(params):
             raise ValueError(f"{name}: some parameters appear more than once in the list")
-        _check_number(name, "lr", lr)
         self.params = params
-        self.lr = float(lr)
+        self.lr = non_negative_real(name, "lr", lr)
         self.state = [{} for _ in params]
 
     def zero_grad(self) -> None:
@@ -170,9 +159,9 @@ class SGD(Optimizer):
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
         super().__init__(params, lr)
-        _check_number("SGD", "momentum", momentum)
-        _check_number("SGD", "dampening", dampening)
-        _check_number("SGD", "weight_decay", weight_decay)
+        non_negative_real("SGD", "momentum", momentum)
+        non_negative_real("SGD", "dampening", dampening)
+        non_negative_real("SGD", "weight_decay", weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(f"SGD: nesterov needs momentum > 0 and dampening 0, got "
                              f"momentum={momentum}, dampening={dampening}")
@@ -211,11 +200,12 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0):
         super().__init__(params, lr)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
+            bad_argument("Adam", "betas", "a pair (beta1, beta2)", betas, ArgumentTypeError)
         for index, beta in enumerate(betas):
-            _check_number("Adam", f"betas[{index}]", beta, high=1.0, high_open=True)
-        _check_number("Adam", "eps", eps)
-        _check_number("Adam", "weight_decay", weight_decay)
+            if non_negative_real("Adam", f"betas[{index}]", beta) >= 1.0:
+                bad_argument("Adam", f"betas[{index}]", "in [0, 1)", beta)
+        non_negative_real("Adam", "eps", eps)
+        non_negative_real("Adam", "weight_decay", weight_decay)
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps = float(eps)
         self.weight_decay = float(weight_decay)
@@ -287,7 +277,7 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
         step_size = positive_int("StepLR", "step_size", step_size)
-        _check_number("StepLR", "gamma", gamma)
+        non_negative_real("StepLR", "gamma", gamma)
         super().__init__(optimizer)
         self.step_size = step_size
         self.gamma = float(gamma)
@@ -302,7 +292,7 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
         T_max = positive_int("CosineAnnealingLR", "T_max", T_max)
-        _check_number("CosineAnnealingLR", "eta_min", eta_min)
+        non_negative_real("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer)
         self.T_max = T_max
         self.eta_min = float(eta_min)

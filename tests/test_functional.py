@@ -225,7 +225,7 @@ def test_conv2d_keeps_float32():
     ((1, 3, 5, 5), (2, 2, 3, 3), {}, r"same C, got input shape \(1, 3, 5, 5\) and weight shape"),
     ((3, 5, 5), (2, 3, 3, 3), {}, r"input shape \(3, 5, 5\)"),
     ((1, 3, 2, 2), (2, 3, 3, 3), {}, "a 3x3 kernel does not fit"),
-    ((1, 3, 5, 5), (2, 3, 3, 3), {"stride": 0}, "stride must be >= 1"),
+    ((1, 3, 5, 5), (2, 3, 3, 3), {"stride": 0}, "stride must be at least 1"),
     ((1, 3, 5, 5), (2, 3, 3, 3), {"padding": (1, 2, 3)}, "padding must be an int or a pair"),
 ])
 def test_conv2d_rejects_bad_shapes(x_shape, w_shape, kwargs, message):

@@ -315,8 +315,12 @@ def test_flatten():
     assert nn.Flatten()(x).shape == (2, 12)
     assert nn.Flatten(0, 1)(x).shape == (6, 2, 2)
     assert nn.Flatten(start_dim=2)(x).shape == (2, 3, 4)
-    with pytest.raises(ValueError, match="cannot flatten"):
+    with pytest.raises(RuntimeError, match="start_dim .2. cannot come after end_dim .1."):
         nn.Flatten(2, 1)(x)
+    for start in (4, -5):  # out of range is an IndexError, never wrapped around (PyTorch)
+        with pytest.raises(IndexError, match=f"Flatten: axis {start} is out of range"):
+            nn.Flatten(start_dim=start)(x)
+    assert nn.Flatten(0)(mg.tensor(3.0)).shape == (1,)  # PyTorch flattens 0-d to one element
 
 
 @pytest.mark.parametrize("fused", [False, True], ids=["composed", "fused"])

@@ -14,26 +14,31 @@ import numbers
 from .errors import ArgumentTypeError
 
 
-def bad_argument(owner: str, name: str, expected: str, got, error=ValueError):
+def bad_argument(owner: str, name: str, expected: str, got, error=ValueError, detail=""):
     """Raise ``error`` saying what ``name`` of ``owner`` must be and what it was. ValueError
     for a bad value; the checks below raise ArgumentTypeError (TypeError and ValueError) for a
-    value of the wrong kind."""
-    raise error(f"{owner}: {name} must be {expected}, got {describe(got)}")
+    value of the wrong kind. ``detail`` adds what went wrong when the value alone does not
+    show it."""
+    raise error(f"{owner}: {name} must be {expected}, got {describe(got)}"
+                + (f" ({detail})" if detail else ""))
 
 
 def describe(value) -> str:
     """A short, safe rendering of a bad value for a message (a huge array is not printed)."""
-    if isinstance(value, (bool, int, float, complex, str, type(None))):
+    if isinstance(value, type):
+        return value.__name__
+    if isinstance(value, (bool, int, float, complex, str, bytes, type(None))):
         text = repr(value)
         return text if len(text) <= 80 else text[:77] + "..."
     shape = getattr(value, "shape", None)
-    if shape is not None and not isinstance(shape, property):
-        return f"{type(value).__name__} of shape {tuple(shape)}"
+    if isinstance(shape, tuple):
+        return f"{type(value).__name__} of shape {shape}"
     if isinstance(value, (list, tuple)) and len(value) <= 8:
         text = repr(value)
         if len(text) <= 80:
             return text
-    return f"a {type(value).__name__}"
+    kind = type(value).__name__
+    return f"{'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind}"
 
 
 def is_real(value) -> bool:
@@ -120,3 +125,18 @@ def one_of(owner: str, name: str, value, choices) -> object:
         pass
     listed = ", ".join(repr(c) for c in choices)
     bad_argument(owner, name, f"one of {listed}", value)
+
+
+def dtype(owner: str, name: str, value, kinds: str = "biufc"):
+    """A NumPy dtype of one of ``kinds`` ("f": floating point; the default: any number)."""
+    import numpy as np  # here, not at the top: the checks above need no NumPy
+
+    try:
+        result = np.dtype(value) if value is not None else None
+    except (TypeError, ValueError):
+        result = None
+    if result is None or result.kind not in kinds:
+        expected = ("a floating-point dtype (np.float32 or np.float64)" if kinds == "f"
+                    else "a numeric dtype (np.float64, np.float32, np.int64, ...)")
+        bad_argument(owner, name, expected, value, ArgumentTypeError)
+    return result

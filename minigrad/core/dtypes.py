@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import checks
+
 _default_dtype = np.dtype(np.float64)
 
 
@@ -12,10 +14,7 @@ def set_default_dtype(dtype) -> None:
     float64 is the default because finite-difference gradient checks need it; switch to
     ``np.float32`` for speed."""
     global _default_dtype
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
-    _default_dtype = dtype
+    _default_dtype = checks.dtype("set_default_dtype", "dtype", dtype, kinds="f")
 
 
 def get_default_dtype() -> np.dtype:
@@ -25,19 +24,28 @@ def get_default_dtype() -> np.dtype:
 def resolve_dtype(dtype) -> np.dtype:
     """``dtype`` as a NumPy dtype; None means the default dtype (what new parameters,
     buffers and batches get)."""
-    return _default_dtype if dtype is None else np.dtype(dtype)
+    return _default_dtype if dtype is None else checks.dtype("Tensor", "dtype", dtype)
 
 
 def to_array(data, dtype) -> np.ndarray:
     """``data`` (a list, number or array) as an array of numbers: of ``dtype`` if given; else
     NumPy's own, except that Python floats become the default dtype."""
     if dtype is not None:
-        return np.asarray(data, dtype=dtype)
+        dtype = checks.dtype("Tensor", "dtype", dtype)
     from_numpy = isinstance(data, (np.ndarray, np.generic))
-    array = np.asarray(data)
+    try:
+        array = np.asarray(data, dtype=dtype)
+    except (ValueError, TypeError, OverflowError) as error:
+        # Ragged lists, strings that are not numbers, ints too big for the dtype.
+        checks.bad_argument("Tensor", "data", "numbers in a regular (non-ragged) nested list, "
+                            "an array or a number" + (f" of dtype {dtype}" if dtype else ""),
+                            data, checks.ArgumentTypeError, detail=str(error).split(". ")[0])
+    if dtype is not None:
+        return array
     if not from_numpy and array.dtype.kind == "f" and array.dtype != _default_dtype:
         # Python floats become the default dtype; NumPy arrays keep theirs.
         array = array.astype(_default_dtype)
     if array.dtype.kind not in "biufc":  # objects, strings, dates: not numbers
-        raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} {data!r:.80}")
+        checks.bad_argument("Tensor", "data", "numbers (a nested list, an array or a number)",
+                            data, checks.ArgumentTypeError, detail=f"dtype {array.dtype}")
     return array

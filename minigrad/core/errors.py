@@ -17,3 +17,7 @@ class AxisError(IndexError, ValueError):
 class ArgumentTypeError(TypeError, ValueError):
     """An argument of the wrong kind (a string or 2.5 where a size goes). PyTorch raises
     TypeError for some such mistakes and ValueError for others; either ``except`` catches it."""
+
+
+class OutOfRangeError(IndexError, ValueError):
+    """An index or class label outside its range (PyTorch: IndexError)."""

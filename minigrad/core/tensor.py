@@ -12,8 +12,9 @@ import warnings
 
 import numpy as np
 
+from . import checks
 from .dtypes import get_default_dtype, resolve_dtype, set_default_dtype, to_array
-from .errors import ShapeError
+from .errors import DTypeError, ShapeError
 
 __all__ = ["Tensor", "tensor", "set_default_dtype", "get_default_dtype", "resolve_dtype",
            "as_array", "memory_owner"]
@@ -53,7 +54,7 @@ class Tensor:
         self._grad = self.grad_fn = self.name = self._hooks = None
         self._retains_grad = self.requires_grad = False
         self._version_box = None
-        if requires_grad:
+        if checks.boolean("Tensor", "requires_grad", requires_grad):
             self.requires_grad_(True)
 
     @classmethod
@@ -135,7 +136,7 @@ class Tensor:
     def item(self):
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
-            raise ValueError(f"item: only a one-element tensor can be converted to a Python "
+            raise ShapeError(f"item: only a one-element tensor can be converted to a Python "
                              f"number, this one has shape {self.shape} ({self.size} elements)")
         return self.data.item()
 
@@ -147,9 +148,11 @@ class Tensor:
         return np.array(self.data, dtype=dtype, copy=copy)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
-        if requires_grad and self.data.dtype.kind not in "fc":
-            raise TypeError(f"only floating-point tensors can require grad, this one is "
-                            f"{self.data.dtype} (labels and indices never need a gradient)")
+        if checks.boolean("requires_grad_", "requires_grad", requires_grad) and \
+                self.data.dtype.kind not in "fc":
+            raise DTypeError(f"requires_grad: only floating-point tensors can require grad, "
+                             f"this one is {self.data.dtype} (labels and indices never need a "
+                             f"gradient; convert with .astype(np.float64) if it should)")
         if not requires_grad and self.grad_fn is not None:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor: use .detach()")
         self.requires_grad = bool(requires_grad)
@@ -160,7 +163,7 @@ class Tensor:
         return Tensor._make(self.data, False, None, self._versions())
 
     def astype(self, dtype) -> "Tensor":
-        return ops.Cast.apply(self, dtype=np.dtype(dtype))
+        return ops.Cast.apply(self, dtype=checks.dtype("astype", "dtype", dtype))
 
     def __repr__(self):
         body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)

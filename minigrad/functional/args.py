@@ -1,6 +1,8 @@
 """Argument checks the functions share."""
 from __future__ import annotations
 
+from ..core.checks import one_of
+from ..core.errors import DTypeError, ShapeError
 from ..core.tensor import Tensor
 
 
@@ -17,17 +19,19 @@ def _check_parameters(op_name: str, x: Tensor, expected_shape: tuple | None, **t
         if t is None:
             continue
         if expected_shape is not None and t.shape != expected_shape:
-            raise ValueError(f"{op_name}: {name} has shape {t.shape}, expected "
+            raise ShapeError(f"{op_name}: {name} has shape {t.shape}, expected "
                              f"{expected_shape} for an input of shape {x.shape}")
         if t.dtype != x.dtype:
-            raise TypeError(f"{op_name}: the input is {x.dtype} but {name} is {t.dtype}; convert "
-                            f"one of them (module.to(np.{x.dtype}) or x.astype(np.{t.dtype}))")
+            # Parameters are always floating point: advise converting the input, unless it
+            # is floating point too and only the precision differs.
+            advice = (f"module.to(np.{x.dtype}) or x.astype(np.{t.dtype})"
+                      if x.dtype.kind == "f" else f"x.astype(np.{t.dtype})")
+            raise DTypeError(f"{op_name}: the input is {x.dtype} but {name} is {t.dtype}; "
+                             f"convert with {advice}")
 
 
 def _check_reduction(reduction: str, op_name: str) -> None:
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"{op_name}: reduction must be 'mean', 'sum' or 'none', got "
-                         f"{reduction!r}")
+    one_of(op_name, "reduction", reduction, ("mean", "sum", "none"))
 
 
 def _reduce(losses: Tensor, reduction: str, op_name: str) -> Tensor:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from ..core.checks import probability
+from ..core.checks import ArgumentTypeError, bad_argument, boolean, probability
+from ..core.errors import OutOfRangeError, ShapeError
 from ..core.ops import normalize_axis
 from ..core.tensor import Tensor, as_array
 from .args import _check_parameters, _check_reduction, _reduce, as_tensor
@@ -24,9 +25,10 @@ def tanh(x) -> Tensor:
 
 def linear(x, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias``, with ``weight`` of shape (out_features, in_features)."""
-    x = as_tensor(x)
+    x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
     if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: the input's last dim must equal weight's second dim "
+        raise ShapeError(f"linear: the input's last dim must equal weight's second dim "
                          f"(in_features), got input shape {x.shape} and weight shape "
                          f"{weight.shape}")
     _check_parameters("linear", x, None, weight=weight)
@@ -104,8 +106,8 @@ def _class_indices(labels, batch: int, classes: int) -> np.ndarray:
         raise ValueError(f"cross_entropy: labels must have shape ({batch},) for logits of shape "
                          f"({batch}, {classes}), got shape {labels.shape}")
     bad = np.flatnonzero((labels < 0) | (labels >= classes))
-    if bad.size:
-        raise ValueError(f"cross_entropy: labels must lie in [0, {classes}) for {classes} "
+    if bad.size:  # IndexError, as PyTorch's "Target 5 is out of bounds"
+        raise OutOfRangeError(f"cross_entropy: labels must lie in [0, {classes}) for {classes} "
                          f"classes; label {labels[bad[0]]} at index {bad[0]} does not "
                          f"({bad.size} out of range in all)")
     return labels
@@ -153,7 +155,7 @@ def mse_loss(input, target, reduction: str = "mean") -> Tensor:
     of (N,) against (N, 1) is a classic bug."""
     input, target = as_tensor(input), as_tensor(target)
     if input.shape != target.shape:
-        raise ValueError(f"mse_loss: input shape {input.shape} and target shape {target.shape} "
+        raise ShapeError(f"mse_loss: input shape {input.shape} and target shape {target.shape} "
                          f"differ (reshape one of them)")
     diff = input - target
     return _reduce(diff * diff, reduction, "mse_loss")
@@ -164,8 +166,11 @@ def dropout(x, p: float = 0.5, training: bool = True, rng: np.random.Generator |
     value is unchanged; the identity when not training. Pass ``rng`` (a NumPy Generator) for
     reproducible masks; ``nn.Dropout`` always does."""
     x = as_tensor(x)
-    probability("dropout", "p", p)
-    if not training or p == 0:
+    p = probability("dropout", "p", p)
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        bad_argument("dropout", "rng", "None or a NumPy Generator (np.random.default_rng(seed))",
+                     rng, ArgumentTypeError)
+    if not boolean("dropout", "training", training) or p == 0:
         return x
     rng = np.random.default_rng() if rng is None else rng
     dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float64

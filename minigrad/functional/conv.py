@@ -1,12 +1,12 @@
 """Convolution: im2col turns it into one matrix product."""
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..autograd import Function
+from ..core.checks import ArgumentTypeError, bad_argument, is_integer
+from ..core.errors import ShapeError
 from ..core.tensor import Tensor
 from .args import _check_parameters, as_tensor
 from .basic import Linear
@@ -66,28 +66,29 @@ class Col2Im(Function):
         return Im2Col.apply(grad, **attrs)
 
 
-def pair(value, name: str) -> tuple:
+def pair(value, name: str, owner: str = "conv2d", minimum: int = 0) -> tuple:
     """An int or a pair of ints (a convolution's kernel size, stride or padding) as a pair of
-    ints; a ValueError naming ``name`` otherwise. Shared with ``nn.Conv2d``; not in
-    ``__all__``."""
-    values = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
-    if len(values) != 2 or not all(isinstance(v, numbers.Integral) for v in values):
-        raise ValueError(f"conv2d: {name} must be an int or a pair of ints, got {value!r}")
+    ints, each at least ``minimum``; a clear error naming ``owner`` and ``name`` otherwise.
+    Shared with ``nn.Conv2d``; not in ``__all__``."""
+    values = (value, value) if is_integer(value) else value
+    if not (isinstance(values, (tuple, list)) and len(values) == 2
+            and all(is_integer(v) for v in values)):
+        bad_argument(owner, name, "an int or a pair of ints", value, ArgumentTypeError)
+    if min(values) < minimum:
+        bad_argument(owner, name, f"at least {minimum}", value)
     return tuple(int(v) for v in values)
 
 
 def conv2d(x, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -> Tensor:
     """2-D cross-correlation (what deep learning calls convolution) of ``x`` (N, C, H, W) with
     ``weight`` (O, C, KH, KW), zero ``padding`` and ``stride``; the result is (N, O, OH, OW)."""
-    x = as_tensor(x)
-    stride, padding = pair(stride, "stride"), pair(padding, "padding")
+    x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
+    stride, padding = pair(stride, "stride", minimum=1), pair(padding, "padding")
     if x.ndim != 4 or weight.ndim != 4 or x.shape[1] != weight.shape[1]:
-        raise ValueError(f"conv2d: expected an input (N, C, H, W) and a weight (O, C, KH, KW) "
+        raise ShapeError(f"conv2d: expected an input (N, C, H, W) and a weight (O, C, KH, KW) "
                          f"with the same C, got input shape {x.shape} and weight shape "
                          f"{weight.shape}")
-    if min(stride) < 1 or min(padding) < 0:
-        raise ValueError(f"conv2d: stride must be >= 1 and padding >= 0, got stride {stride} "
-                         f"and padding {padding}")
     _check_parameters("conv2d", x, None, weight=weight)
     _check_parameters("conv2d", x, weight.shape[:1], bias=bias)
     n, _, h, w = x.shape
@@ -95,7 +96,7 @@ def conv2d(x, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -
     oh = _conv_output_size(h, kh, stride[0], padding[0])
     ow = _conv_output_size(w, kw, stride[1], padding[1])
     if oh < 1 or ow < 1:
-        raise ValueError(f"conv2d: a {kh}x{kw} kernel does not fit an input of shape {x.shape} "
+        raise ShapeError(f"conv2d: a {kh}x{kw} kernel does not fit an input of shape {x.shape} "
                          f"with padding {padding}")
     cols = Im2Col.apply(x, kernel_size=(kh, kw), stride=stride, padding=padding)
     out = Linear.apply(cols, weight.reshape(out_channels, -1), bias)  # every patch, one layer

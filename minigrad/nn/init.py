@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.checks import (ArgumentTypeError, bad_argument, dtype as check_dtype, is_integer,
+                           non_negative_int)
 from ..core.tensor import resolve_dtype
 
 __all__ = ["manual_seed", "generator", "uniform"]
@@ -18,7 +20,7 @@ _generator = np.random.default_rng()
 def manual_seed(seed: int) -> None:
     """Restart the shared generator from ``seed``."""
     global _generator
-    _generator = np.random.default_rng(seed)
+    _generator = np.random.default_rng(non_negative_int("manual_seed", "seed", seed))
 
 
 def generator(rng=None) -> np.random.Generator:
@@ -28,14 +30,15 @@ def generator(rng=None) -> np.random.Generator:
         return _generator
     if isinstance(rng, np.random.Generator):
         return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got "
-                    f"{type(rng).__name__}")
+    if is_integer(rng):
+        return np.random.default_rng(non_negative_int("init", "rng", rng))
+    bad_argument("init", "rng", "a numpy.random.Generator, an int seed >= 0 or None", rng,
+                 ArgumentTypeError)
 
 
 def uniform(shape, bound: float, rng=None, dtype=None) -> np.ndarray:
     """Samples of U(-bound, bound) -- PyTorch's default init for Linear and Conv2d, whose
     kaiming_uniform(a=sqrt(5)) works out to bound = 1/sqrt(fan_in) for weights and biases."""
-    dtype = resolve_dtype(dtype)
+    # Weights are floating point: an integer dtype would round U(-bound, bound) to zeros.
+    dtype = resolve_dtype(None if dtype is None else check_dtype("init", "dtype", dtype, "f"))
     return generator(rng).uniform(-bound, bound, shape).astype(dtype)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import math
 
 from .. import functional as F
-from ..core.checks import positive_int, probability
+from ..core.checks import dtype as check_dtype, integer, positive_int, probability
+from ..core.errors import ShapeError
+from ..core.ops.args import normalize_axis
 from . import init
 from .module import Module, Parameter
 
@@ -16,6 +18,8 @@ def _default_parameters(module: Module, weight_shape: tuple, fan_in: int, bias: 
     """PyTorch's default init: weight and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) -- what
     its kaiming_uniform(a=sqrt(5)) works out to."""
     bound = 1.0 / math.sqrt(fan_in)
+    if dtype is not None:  # weights are floating point: an integer dtype would round to zeros
+        dtype = check_dtype(type(module).__name__, "dtype", dtype, kinds="f")
     rng = init.generator(rng)
     module.weight = Parameter(init.uniform(weight_shape, bound, rng, dtype))
     module.register_parameter(
@@ -53,9 +57,9 @@ class Conv2d(Module):
         super().__init__()
         self.in_channels = positive_int("Conv2d", "in_channels", in_channels)
         self.out_channels = positive_int("Conv2d", "out_channels", out_channels)
-        self.kernel_size = F.pair(kernel_size, "kernel_size")
-        self.stride = F.pair(stride, "stride")
-        self.padding = F.pair(padding, "padding")
+        self.kernel_size = F.pair(kernel_size, "kernel_size", "Conv2d", minimum=1)
+        self.stride = F.pair(stride, "stride", "Conv2d", minimum=1)
+        self.padding = F.pair(padding, "padding", "Conv2d")
         _default_parameters(self, (out_channels, in_channels) + self.kernel_size,
                             in_channels * math.prod(self.kernel_size), bias, dtype, rng)
 
@@ -105,14 +109,20 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
-        self.start_dim, self.end_dim = start_dim, end_dim
+        self.start_dim = integer("Flatten", "start_dim", start_dim)
+        self.end_dim = integer("Flatten", "end_dim", end_dim)
 
     def forward(self, x):
         x = F.as_tensor(x)
-        start, end = self.start_dim % max(x.ndim, 1), self.end_dim % max(x.ndim, 1)
-        if x.ndim == 0 or start > end:
-            raise ValueError(f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim}): "
-                             f"cannot flatten an input of shape {x.shape}")
+        # An axis out of range is an IndexError, as in PyTorch (never wrapped around).
+        start = normalize_axis(self.start_dim, x.ndim, "Flatten")
+        end = normalize_axis(self.end_dim, x.ndim, "Flatten")
+        if x.ndim == 0:  # PyTorch: a 0-d tensor flattens to one element
+            return x.reshape(1)
+        (start,), (end,) = start, end
+        if start > end:
+            raise ShapeError(f"Flatten: start_dim ({self.start_dim}) cannot come after end_dim "
+                             f"({self.end_dim}) for an input of shape {x.shape}")
         return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
 
     def extra_repr(self):
