@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 import warnings
 
-from .core import as_inputs, checked_indices, float64_copies, run_check
+from ..core.checks import boolean, integer, one_of
+from .core import (as_inputs, check_function, check_settings, checked_indices, float64_copies,
+                   run_check)
 from .locate import check_ops
 from .report import GradcheckError, GradcheckResult, GradcheckWarning
 
@@ -25,15 +27,31 @@ def check_gradients(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: 
     checks every op of the graph on its own when the check fails, to name the guilty one.
     Warnings (float32 arithmetic, inputs on a kink) are issued as ``GradcheckWarning``;
     ``raise_exception=True`` raises ``GradcheckError`` on failure instead of returning.
+
+    The arguments are checked before any work: ``fn`` callable, ``inputs`` a Tensor or a tuple
+    or list (other values in it are passed to ``fn`` unchanged), ``eps`` a positive finite
+    number, ``atol`` and ``rtol`` finite and >= 0, the flags True or False. A NaN or inf in an
+    input that requires grad, or in ``fn``'s output at the inputs, is a ValueError that says
+    where.
     """
-    if order not in (1, 2):
-        raise ValueError(f"check_gradients: order must be 1 or 2, got {order!r}")
-    caller = "gradcheck" if order == 1 else "gradgradcheck"
-    inputs = as_inputs(inputs)
-    checked = checked_indices(inputs, caller)
+    return _check("check_gradients", fn, inputs, eps=eps, atol=atol, rtol=rtol,
+                  fast_mode=fast_mode, order=order, locate=locate,
+                  raise_exception=raise_exception)
+
+
+def _check(owner, fn, inputs, *, eps, atol, rtol, fast_mode, order, locate,
+           raise_exception) -> GradcheckResult:
+    """Every argument checked first (errors name ``owner``, the function the user called),
+    then the check itself."""
+    check_function(owner, fn)
+    inputs = as_inputs(inputs, owner)
+    settings = check_settings(owner, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode)
+    order = one_of(owner, "order", integer(owner, "order", order), (1, 2))
+    locate = boolean(owner, "locate", locate)
+    raise_exception = boolean(owner, "raise_exception", raise_exception)
+    checked = checked_indices(inputs, owner)
     copies = float64_copies(inputs)
-    settings = dict(eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode)
-    result = run_check(fn, copies, checked, order=order, **settings)
+    result = run_check(fn, copies, checked, order=order, owner=owner, **settings)
     lowered = [i for i in checked if inputs[i].dtype.itemsize < 8]
     if lowered:
         result.notes.append(f"input(s) {lowered} are {inputs[lowered[0]].dtype}: checked in "
@@ -69,8 +87,8 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
     worst elements, a guess at the mistake -- and ``error.result`` the ``GradcheckResult``.
     See ``check_gradients`` for the arguments.
     """
-    return check_gradients(fn, inputs, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode,
-                           locate=locate, raise_exception=raise_exception).ok
+    return _check("gradcheck", fn, inputs, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode,
+                  order=1, locate=locate, raise_exception=raise_exception).ok
 
 
 def gradgradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
@@ -80,5 +98,6 @@ def gradgradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: fl
     random ``w``, computed with ``create_graph=True``) are themselves checked by finite
     differences. Catches a backward that is right but not differentiable, or whose own backward
     is wrong."""
-    return check_gradients(fn, inputs, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode,
-                           order=2, locate=locate, raise_exception=raise_exception).ok
+    return _check("gradgradcheck", fn, inputs, eps=eps, atol=atol, rtol=rtol,
+                  fast_mode=fast_mode, order=2, locate=locate,
+                  raise_exception=raise_exception).ok

@@ -6,13 +6,16 @@ import numpy as np
 
 from .. import autograd
 from ..autograd import enable_grad, graph_nodes
+from ..core.checks import bad_argument, boolean, is_real, positive_real
+from ..core.errors import ArgumentTypeError
 from ..core.tensor import Tensor
 from .compare import compare_directional, compare_elementwise
 from .guards import kink_warnings, precision_warnings
 from .numeric import Projection, as_outputs, project
-from .report import GradcheckResult
+from .report import GradcheckArgumentError, GradcheckResult
 
-__all__ = ["run_check", "first_derivatives", "float64_copies", "checked_indices"]
+__all__ = ["run_check", "first_derivatives", "float64_copies", "checked_indices", "as_inputs",
+           "check_settings", "check_function", "require_finite_inputs"]
 
 # Seeds of the check's random weights and directions: fixed, so a check is reproducible, and
 # unusual, so the weights are not the very numbers a user drew with ``default_rng(0)`` (weights
@@ -32,9 +35,86 @@ def checked_indices(inputs, caller: str) -> list[int]:
     return checked
 
 
-def as_inputs(inputs) -> tuple:
-    """The inputs as a tuple: a single tensor (or value) is one input, as in PyTorch."""
-    return tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+def as_inputs(inputs, owner: str = "gradcheck") -> tuple:
+    """The inputs as a tuple: a single Tensor is one input, as in PyTorch. A tuple or list may
+    hold other values too (an int, a flag), which ``fn`` receives unchanged, as in PyTorch; any
+    other container or value is an ArgumentTypeError (TypeError and ValueError: PyTorch says
+    ValueError, "no input requires grad", for the same mistake)."""
+    if isinstance(inputs, Tensor):
+        return (inputs,)
+    if isinstance(inputs, (tuple, list)):
+        return tuple(inputs)
+    bad_argument(owner, "inputs", "a Tensor or a tuple or list of Tensors", inputs,
+                 ArgumentTypeError)
+
+
+def check_function(owner: str, fn) -> None:
+    """``fn`` must be callable: checked before any work, so the error names the argument."""
+    if not callable(fn):
+        bad_argument(owner, "fn", "a callable returning a Tensor or a tuple of Tensors", fn,
+                     ArgumentTypeError)
+
+
+def check_settings(owner: str, *, eps, atol, rtol, fast_mode) -> dict:
+    """The check's numeric settings in canonical form, or a clear error before any work.
+
+    ``eps`` must be a positive finite step (0 divides by zero and makes every element look
+    wrong). ``atol`` and ``rtol`` must be finite and >= 0: a negative tolerance fails every
+    element; PyTorch raises RuntimeError for it, hence ``GradcheckArgumentError`` (RuntimeError
+    and ValueError). ``fast_mode`` is True or False (a module check also allows None)."""
+    eps = positive_real(owner, "eps", eps)
+    atol, rtol = (tolerance(owner, name, value) for name, value in (("atol", atol),
+                                                                     ("rtol", rtol)))
+    if fast_mode is not None:
+        fast_mode = boolean(owner, "fast_mode", fast_mode)
+    return dict(eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode)
+
+
+def tolerance(owner: str, name: str, value) -> float:
+    """A tolerance: a finite number >= 0 (wrong kind: ArgumentTypeError; out of range:
+    GradcheckArgumentError, which PyTorch's RuntimeError and Python's ValueError both catch)."""
+    if not is_real(value):
+        bad_argument(owner, name, "a non-negative number", value, ArgumentTypeError)
+    if not (np.isfinite(value) and value >= 0):
+        bad_argument(owner, name, "a finite number >= 0", value, GradcheckArgumentError)
+    return float(value)
+
+
+def require_finite_inputs(owner: str, inputs, checked, names=None) -> None:
+    """A ValueError naming the first checked input that holds NaN or inf, and where: finite
+    differences around a non-finite value are NaN, which would read as a wrong gradient."""
+    for i in checked:
+        found = _first_non_finite(inputs[i].data)
+        if found:
+            name = names[i] if names else f"input {i}"
+            raise ValueError(f"{owner}: {name} contains {found}; finite differences need finite "
+                             f"inputs")
+
+
+def require_finite_outputs(owner: str, outputs, names, fn_name: str) -> None:
+    """A ValueError when a floating output of ``fn`` is NaN or inf at the inputs themselves:
+    the inputs lie outside fn's domain, and nothing can be compared there (two evaluations would
+    also differ, NaN != NaN, which must not read as a random fn)."""
+    for k, out in enumerate(outputs):
+        found = _first_non_finite(out.data) if out.dtype.kind == "f" else None
+        if found:
+            raise ValueError(f"{owner}: {names[k]} of {fn_name} is not "
+                             f"finite at the given inputs: it holds {found}; there is no "
+                             f"gradient to compare there, move the inputs into fn's domain")
+
+
+def _first_non_finite(data) -> str | None:
+    """'NaN at index (1, 0) (2 of 6 elements are not finite)', or None when all are finite."""
+    data = np.asarray(data)
+    if data.dtype.kind != "f":
+        return None
+    bad = ~np.isfinite(data)
+    if not bad.any():
+        return None
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    value = data[first]
+    what = "NaN" if np.isnan(value) else "inf" if value > 0 else "-inf"
+    return f"{what} at index {first} ({int(bad.sum())} of {data.size} elements are not finite)"
 
 
 def float64_copies(inputs) -> tuple:
@@ -46,16 +126,21 @@ def float64_copies(inputs) -> tuple:
 
 
 def run_check(fn, inputs, checked, *, eps, atol, rtol, fast_mode, order=1, input_names=None,
-              output_names=None) -> GradcheckResult:
+              output_names=None, owner="gradcheck") -> GradcheckResult:
     """Compare d<v_k, fn(*inputs)[k]>/d inputs[i] from autograd with central differences, for
     every output k and every checked input i. ``inputs[i].data`` must be an owned float64 array.
     ``order=2`` checks the first derivatives of ``fn`` instead (see ``first_derivatives``).
+    ``owner`` is the public function the user called, for error messages.
     """
+    require_finite_inputs(owner, inputs, checked, input_names)
+    fn_name = getattr(fn, "__name__", repr(fn))
     if order == 2:
-        fn = first_derivatives(fn, inputs, checked)
+        fn = first_derivatives(fn, inputs, checked, owner)
         output_names = output_names or [f"gradient of input {i}" for i in checked]
     with enable_grad():  # a check inside no_grad still needs the graph
-        outputs = as_outputs(fn(*inputs), fn)
+        outputs = as_outputs(fn(*inputs), fn, owner)
+    output_names = output_names or [f"output {k}" for k in range(len(outputs))]
+    require_finite_outputs(owner, outputs, output_names, fn_name)
     nodes = graph_nodes(outputs)
     warned = precision_warnings(nodes, outputs) + kink_warnings(nodes, eps)
     result = GradcheckResult("fast" if fast_mode else "full", eps, atol, rtol, order=order,
@@ -64,15 +149,14 @@ def run_check(fn, inputs, checked, *, eps, atol, rtol, fast_mode, order=1, input
     weights = [rng.standard_normal(out.shape) if out.dtype.kind == "f" else None
                for out in outputs]
     if not _differentiable(weights):
-        raise TypeError(f"gradcheck: {getattr(fn, '__name__', fn)} returned no floating-point "
+        raise TypeError(f"{owner}: {getattr(fn, '__name__', fn)} returned no floating-point "
                         f"tensor (dtypes {[str(out.dtype) for out in outputs]}): there is no "
                         f"gradient to check")
     projection = Projection(fn, inputs, weights)
-    _require_deterministic(project(outputs, weights), projection.values(), fn)
+    _require_deterministic(project(outputs, weights), projection.values(), fn, owner)
     analytic = [_analytic_gradients(out, w, [inputs[i] for i in checked])
                 for out, w in zip(outputs, weights)]
     input_names = input_names or [f"input {i}" for i in range(len(inputs))]
-    output_names = output_names or [f"output {k}" for k in range(len(outputs))]
     per_input = []
     for j, i in enumerate(checked):
         labelled = [(output_names[k], analytic[k][j], k) for k in _differentiable(weights)]
@@ -99,12 +183,15 @@ def _compare_along_direction(projection, index, name, labelled, *, eps, **tolera
             for output, analytic, k in labelled]
 
 
-def first_derivatives(fn, inputs, checked):
+def first_derivatives(fn, inputs, checked, owner="gradgradcheck"):
     """The function ``xs -> d<w, fn(xs)>/d xs[checked]`` for fixed random weights ``w``, built
     with ``create_graph=True`` so that checking it checks second derivatives."""
     rng = np.random.default_rng(SEED + 1)
     with enable_grad():
-        weights = [rng.standard_normal(out.shape) for out in as_outputs(fn(*inputs), fn)]
+        outputs = as_outputs(fn(*inputs), fn, owner)
+    require_finite_outputs(owner, outputs, [f"output {k}" for k in range(len(outputs))],
+                           getattr(fn, "__name__", repr(fn)))
+    weights = [rng.standard_normal(out.shape) for out in outputs]
 
     def first_derivatives(*xs):
         with enable_grad():  # also when the check evaluates it under no_grad
@@ -112,8 +199,10 @@ def first_derivatives(fn, inputs, checked):
             total = sum((out * Tensor(w)).sum() for out, w in zip(outputs, weights)
                         if out.requires_grad)
             if not isinstance(total, Tensor):
-                raise ValueError("gradgradcheck: no output of fn requires grad")
-            grads = autograd.grad(total, [xs[i] for i in checked], create_graph=True)
+                raise ValueError(f"{owner}: no output of fn requires grad")
+            # (an input fn does not use has a zero gradient, which the check compares too)
+            grads = autograd.grad(total, [xs[i] for i in checked], create_graph=True,
+                                  allow_unused=True)
         return tuple(xs[i] * 0.0 if g is None else g for i, g in zip(checked, grads))
 
     first_derivatives.__name__ = f"gradient of {getattr(fn, '__name__', 'fn')}"
@@ -130,17 +219,19 @@ def _analytic_gradients(out, weights, tensors) -> list:
         return [None] * len(tensors)
     if out.requires_grad:
         # (several outputs, and the first derivatives gradgradcheck checks, share one graph)
-        grads = autograd.grad(out, tensors, Tensor(weights), retain_graph=True)
+        grads = autograd.grad(out, tensors, Tensor(weights), retain_graph=True,
+                              allow_unused=True)
     else:  # the graph was cut (.data, NumPy): autograd's answer is zero, let the numbers judge
         grads = [None] * len(tensors)
     return [np.zeros(t.shape) if g is None else np.asarray(g.data, dtype=np.float64)
             for g, t in zip(grads, tensors)]
 
 
-def _require_deterministic(first, second, fn) -> None:
-    """Finite differences subtract two evaluations: if fn is random they measure noise."""
+def _require_deterministic(first, second, fn, owner) -> None:
+    """Finite differences subtract two evaluations: if fn is random they measure noise. (The
+    outputs are finite here; NaN where the first evaluation was finite is randomness too.)"""
     if not np.allclose(first, second, rtol=1e-10, atol=1e-12):
-        raise ValueError(f"gradcheck: {getattr(fn, '__name__', fn)} is not deterministic: two "
+        raise ValueError(f"{owner}: {getattr(fn, '__name__', fn)} is not deterministic: two "
                          f"evaluations at the same inputs differ ({first} vs {second}), so "
                          f"finite differences would measure noise. Random ops such as Dropout "
                          f"need eval mode (model.eval()) or p=0 for the check.")

@@ -8,7 +8,10 @@ inputs) is reported as the culprit; a user's custom Function buried in a model s
 from __future__ import annotations
 
 from ..autograd import enable_grad, graph_nodes
-from .core import as_inputs, float64_copies, run_check
+from ..core.checks import integer, one_of
+from ..core.tensor import Tensor
+from .core import (as_inputs, check_function, check_settings, float64_copies,
+                   require_finite_inputs, run_check)
 from .guards import kink_warnings
 from .numeric import as_outputs
 from .report import OpCheck
@@ -23,8 +26,14 @@ def locate_bad_gradient(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rt
     ``order=2``: whose backward's own gradient (the op's double backward) is wrong.
 
     ``print(*result[0].describe(), sep="\\n")`` shows the first one with its worst elements."""
-    checks = check_ops(fn, float64_copies(as_inputs(inputs)), eps=eps, atol=atol, rtol=rtol,
-                       fast_mode=fast_mode, order=order)
+    owner = "locate_bad_gradient"
+    check_function(owner, fn)
+    inputs = as_inputs(inputs, owner)
+    settings = check_settings(owner, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode)
+    order = one_of(owner, "order", integer(owner, "order", order), (1, 2))
+    require_finite_inputs(owner, inputs, [i for i, t in enumerate(inputs)
+                                          if isinstance(t, Tensor) and t.requires_grad])
+    checks = check_ops(fn, float64_copies(inputs), order=order, **settings)
     return [c for c in checks if c.status == "wrong"]
 
 

@@ -5,9 +5,11 @@ import contextlib
 
 import numpy as np
 
+from ..core.checks import bad_argument, boolean
+from ..core.errors import ArgumentTypeError
 from ..core.tensor import Tensor
 from .check import finish
-from .core import run_check
+from .core import check_settings, run_check
 from .locate import check_ops
 from .report import GradcheckResult
 
@@ -33,15 +35,29 @@ def gradcheck_module(model, loss_fn=None, *batch, eps: float = 1e-6, atol: float
     and running statistics (which a training-mode BatchNorm updates on each of the check's
     forward passes) are exactly as before. Returns a ``GradcheckResult`` (true when it passed);
     a failure raises ``GradcheckError`` unless ``raise_exception=False``.
+
+    The arguments are checked before any work, as for ``gradcheck``; a NaN or inf in a
+    parameter is a ValueError naming the parameter and the element.
     """
+    owner = "gradcheck_module"
+    if not callable(model) or not callable(getattr(model, "named_parameters", None)):
+        bad_argument(owner, "model", "an nn.Module", model, ArgumentTypeError)
+    if loss_fn is not None and not callable(loss_fn):
+        bad_argument(owner, "loss_fn", "None or a callable (output, *targets) -> loss", loss_fn,
+                     ArgumentTypeError)
+    if loss_fn is not None and not batch:
+        bad_argument(owner, "batch", "at least the model's input when loss_fn is given", batch)
+    settings = check_settings(owner, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode)
+    locate = boolean(owner, "locate", locate)
+    raise_exception = boolean(owner, "raise_exception", raise_exception)
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     named += [(f"batch[{j}]", t) for j, t in enumerate(batch)
               if isinstance(t, Tensor) and t.requires_grad]
     if not named:
         raise ValueError(f"gradcheck_module: {type(model).__name__} has no parameter that "
                          f"requires grad, and no batch tensor requires grad")
-    if fast_mode is None:
-        fast_mode = sum(t.size for _, t in named) > FAST_MODE_ABOVE
+    if settings["fast_mode"] is None:
+        settings["fast_mode"] = sum(t.size for _, t in named) > FAST_MODE_ABOVE
 
     def loss(*_):  # reads the (perturbed) parameters through the model itself
         if loss_fn is None:
@@ -50,11 +66,11 @@ def gradcheck_module(model, loss_fn=None, *batch, eps: float = 1e-6, atol: float
 
     loss.__name__ = f"{type(model).__name__} loss"
     tensors = [t for _, t in named]
-    settings = dict(eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode)
     with _float64_state(model, batch) as restored:
         result = run_check(loss, tensors, list(range(len(tensors))),
                            input_names=[name for name, _ in named],
-                           output_names=None if loss_fn is None else ["loss"], **settings)
+                           output_names=None if loss_fn is None else ["loss"], owner=owner,
+                           **settings)
         if locate and not result.ok:
             result.op_checks = check_ops(loss, tensors, module_names=_module_names(model),
                                          **settings)

@@ -19,12 +19,12 @@ from ..core.tensor import Tensor
 __all__ = ["as_outputs", "Projection"]
 
 
-def as_outputs(value, fn) -> tuple:
+def as_outputs(value, fn, owner: str = "gradcheck") -> tuple:
     """``fn``'s result as a tuple of Tensors, or a TypeError that says what it returned."""
     outputs = value if isinstance(value, (tuple, list)) else (value,)
     for out in outputs:
         if not isinstance(out, Tensor):
-            raise TypeError(f"gradcheck: {getattr(fn, '__name__', fn)} must return a Tensor or a "
+            raise TypeError(f"{owner}: {getattr(fn, '__name__', fn)} must return a Tensor or a "
                             f"tuple of Tensors, got {type(out).__name__}"
                             + (" inside a tuple" if outputs is value else ""))
     return tuple(outputs)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["GradcheckError", "GradcheckWarning", "GradcheckResult", "Comparison", "Element",
+__all__ = ["GradcheckError", "GradcheckArgumentError", "GradcheckWarning", "GradcheckResult", "Comparison", "Element",
            "OpCheck", "relative_error"]
 
 # How many of the worst elements a printed report lists.
@@ -30,6 +30,12 @@ class GradcheckError(RuntimeError):
     def __init__(self, result: "GradcheckResult"):
         super().__init__(str(result))
         self.result = result
+
+
+class GradcheckArgumentError(RuntimeError, ValueError):
+    """A tolerance out of range (``atol`` or ``rtol`` negative or not finite). PyTorch's
+    gradcheck raises RuntimeError for it, Python's convention is ValueError: either ``except``
+    catches it."""
 
 
 class GradcheckWarning(UserWarning):
