@@ -322,7 +322,11 @@ def test_custom_backward_mistakes_name_the_op(wrong, message):
 
 def test_grad_returns_gradients_without_touching_dot_grad():
     x, unused = leaves([1.0, 2.0], [3.0])
-    gx, gu = mg.grad((x * x).sum(), [x, unused])
+    # An input the output does not depend on is an error unless allowed (PyTorch's default).
+    with pytest.raises(RuntimeError, match=r"grad: input 1 \(shape \(1,\)\) was not used.*"
+                                           r"allow_unused=True"):
+        mg.grad((x * x).sum(), [x, unused])
+    gx, gu = mg.grad((x * x).sum(), [x, unused], allow_unused=True)
     np.testing.assert_array_equal(gx.data, [2.0, 4.0])
     assert gu is None and x.grad is None and unused.grad is None
     (gx,) = mg.grad(x * x, [x], grad_outputs=mg.Tensor([1.0, -1.0]))

@@ -365,14 +365,29 @@ def accumulate(leaf_grads: dict, seed: Tensor, create_graph: bool) -> None:
 
 
 def grad(outputs: Tensor, inputs, grad_outputs=None, retain_graph=None,
-         create_graph: bool = False) -> tuple:
+         create_graph: bool = False, allow_unused: bool | None = None) -> tuple:
     """d(outputs)/d(inputs), returned rather than accumulated into ``.grad`` (like
-    ``torch.autograd.grad``). ``inputs`` may be leaves or intermediate tensors of the graph; one
-    the output does not depend on gets None. Frees the graph unless ``retain_graph``."""
+    ``torch.autograd.grad``). ``inputs`` may be leaves or intermediate tensors of the graph. An
+    input the output does not depend on is an error (often a sign of a broken graph), unless
+    ``allow_unused=True``: then it gets None. Frees the graph unless ``retain_graph``."""
     single = isinstance(inputs, Tensor)
     inputs = (inputs,) if single else tuple(inputs)
-    if not all(isinstance(t, Tensor) for t in inputs):
-        raise TypeError("grad: inputs must be Tensors")
+    if not isinstance(outputs, Tensor):
+        raise TypeError(f"grad: outputs must be a Tensor, got {type(outputs).__name__}")
+    if not inputs or not all(isinstance(t, Tensor) for t in inputs):
+        raise TypeError("grad: inputs must be a Tensor or a non-empty sequence of Tensors")
+    results = _gradients(outputs, inputs, grad_outputs, retain_graph, create_graph)
+    if not allow_unused:
+        for index, (t, result) in enumerate(zip(inputs, results)):
+            if result is None:
+                raise RuntimeError(f"grad: input {index} (shape {t.shape}) was not used to "
+                                   f"compute the output; pass allow_unused=True to get None "
+                                   f"for it")
+    return results
+
+
+def _gradients(outputs, inputs, grad_outputs, retain_graph, create_graph) -> tuple:
+    """``grad``'s work: one backward that collects the gradients of ``inputs``."""
     if not outputs.requires_grad:
         raise RuntimeError("grad: the output does not require grad (no input of it does)")
     grad_outputs = seed_gradient(outputs, grad_outputs, "grad")
