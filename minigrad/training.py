@@ -5,10 +5,12 @@ the ``minigrad train`` command, in ``minigrad/app/train.py``, call them):
   after each hidden layer;
 - ``train_step`` / ``train_epoch`` / ``evaluate``: one SGD step, one pass over a loader, loss
   and accuracy without a graph;
-- ``fit``: epochs of training with a per-epoch record of train and test loss and accuracy.
+- ``fit``: epochs of training with a per-epoch record of train and test loss and accuracy;
+  it stops with ``LossNotFiniteError`` (epoch and step) when the loss becomes NaN or inf.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -17,12 +19,30 @@ import numpy as np
 from . import functional as F
 from . import nn, optim
 from .autograd import no_grad
+from .core.checks import bad_argument, positive_int
 from .data import DataLoader, Dataset
 
 __all__ = ["build_model", "make_optimizer", "train_step", "train_epoch", "evaluate", "eval_loader",
-           "fit", "EpochRecord"]
+           "fit", "EpochRecord", "LossNotFiniteError"]
 
 NORMS = ("batch", "layer", "group", "none")
+
+
+class LossNotFiniteError(RuntimeError):
+    """Training diverged: the loss became NaN or inf. ``epoch`` (from 1, None outside ``fit``)
+    and ``step`` (the batch within the epoch, from 1; None when it was the test loss after the
+    epoch) say where; ``loss`` is the value."""
+
+    def __init__(self, loss: float, epoch: int | None, step: int | None):
+        self.loss, self.epoch, self.step = loss, epoch, step
+        value = "NaN" if math.isnan(loss) else "inf" if loss > 0 else "-inf"
+        if step is None:
+            where = f"the test loss became {value} after epoch {epoch}"
+        elif epoch is None:
+            where = f"the training loss became {value} at step {step}"
+        else:
+            where = f"the training loss became {value} at epoch {epoch}, step {step}"
+        super().__init__(f"{where}; training diverged (a smaller learning rate may help)")
 
 
 def _norm_layer(norm: str, channels: int, images: bool, fused: bool):
@@ -112,20 +132,27 @@ def count_correct(logits, labels) -> int:
     return int((logits.data.argmax(axis=1) == labels.data).sum())
 
 
-def train_epoch(model, optimizer, loader, progress=None) -> tuple[float, float]:
+def train_epoch(model, optimizer, loader, progress=None, *, epoch=None) -> tuple[float, float]:
     """One pass over ``loader`` in training mode; returns (mean loss, accuracy).
 
-    ``progress``, if given, is a tqdm bar advanced once per batch."""
+    ``progress``, if given, is a tqdm bar advanced once per batch. A loss that becomes NaN or
+    inf raises ``LossNotFiniteError`` naming ``epoch`` (if given) and the step: going on would
+    only carry NaN into every parameter and report a meaningless mean."""
     model.train()
     total_loss = correct = count = 0
-    for features, labels in loader:
+    for step, (features, labels) in enumerate(loader, start=1):
         loss, right = train_step(model, optimizer, features, labels)
+        if not math.isfinite(loss):
+            raise LossNotFiniteError(loss, epoch, step)
         total_loss += loss * len(labels)
         correct += right
         count += len(labels)
         if progress is not None:
             progress.update(1)
             progress.set_postfix(loss=f"{loss:.3f}")
+    if count == 0:
+        bad_argument("train_epoch", "loader", "a loader that yields at least one batch",
+                     loader)
     return total_loss / count, correct / count
 
 
@@ -185,9 +212,17 @@ def fit(model, data: Dataset, optimizer, *, epochs: int, batch_size: int = 64, s
     Batches are shuffled with ``seed`` and the last incomplete batch is dropped (BatchNorm
     cannot train on a single sample). ``scheduler.step()`` runs after each epoch.
     ``log(record)`` is called after each epoch; ``progress`` shows a tqdm bar per epoch.
+    A training or test loss that becomes NaN or inf stops the run with
+    ``LossNotFiniteError`` (its ``epoch`` and ``step`` say where).
     """
     from tqdm.auto import tqdm
 
+    epochs = positive_int("fit", "epochs", epochs)
+    batch_size = positive_int("fit", "batch_size", batch_size)
+    if batch_size > len(data.x_train):
+        # Short last batches are dropped, so a larger batch would leave no batch at all.
+        bad_argument("fit", "batch_size",
+                     f"at most the {len(data.x_train)} training samples", batch_size)
     dtype = dtype_of(model)
     train = train_loader(data, batch_size, seed, dtype)
     test = eval_loader(data, dtype)
@@ -197,8 +232,10 @@ def fit(model, data: Dataset, optimizer, *, epochs: int, batch_size: int = 64, s
         # disable=None: no bar when output is not a terminal (logs, pipes, tests).
         with tqdm(total=len(train), desc=f"epoch {epoch}/{epochs}", leave=False,
                   disable=None if progress else True) as bar:
-            train_loss, train_accuracy = train_epoch(model, optimizer, train, bar)
+            train_loss, train_accuracy = train_epoch(model, optimizer, train, bar, epoch=epoch)
         test_loss, test_accuracy = evaluate(model, test)
+        if not math.isfinite(test_loss):
+            raise LossNotFiniteError(test_loss, epoch, None)
         if scheduler is not None:
             scheduler.step()
         record = EpochRecord(epoch, train_loss, train_accuracy, test_loss, test_accuracy,

@@ -1,10 +1,17 @@
 """The ``minigrad`` command. Each subcommand lives in its own module, which provides
-``add_arguments(parser)`` and ``run(args) -> exit code``; this file only wires them up."""
+``add_arguments(parser)`` and ``run(args) -> exit code``; this file only wires them up.
+
+A bad command line ends the same way whichever check finds it (an argparse ``type=`` from
+``minigrad.app.arguments``, or a ``UsageError`` from a command's ``run`` before any work):
+the usage, one line ``minigrad <command>: error: ...`` on stderr, and exit status 2."""
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+
+from ..training import LossNotFiniteError
+from .arguments import CommandLineExit, UsageError
 
 # name -> (module, one-line help). Modules are imported only when their command runs.
 COMMANDS = {
@@ -17,10 +24,21 @@ COMMANDS = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors raise ``CommandLineExit`` (status 2, as argparse's)
+    carrying the error line, so ``main`` called in-process tells why it stopped."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        line = f"{self.prog}: error: {message}"
+        print(line, file=sys.stderr)
+        raise CommandLineExit(line)
+
+
 def build_parser(argv: list) -> argparse.ArgumentParser:
     """The parser for ``argv``: every command is listed, and the one ``argv`` names (its first
     word) gets its module's arguments."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="minigrad", description="minigrad: tensors, autodiff and BatchNorm you can inspect.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = next((word for word in argv if not word.startswith("-")), None)
@@ -29,14 +47,22 @@ def build_parser(argv: list) -> argparse.ArgumentParser:
         if name == chosen:
             module = importlib.import_module(module_name)
             module.add_arguments(sub)
-            sub.set_defaults(run=module.run)
+            sub.set_defaults(run=module.run, command_parser=sub)
     return parser
 
 
 def main(argv=None) -> int:
+    """Run the command ``argv`` names (default: ``sys.argv[1:]``); returns its exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
-    return int(args.run(args) or 0)
+    try:
+        return int(args.run(args) or 0)
+    except UsageError as error:
+        args.command_parser.error(str(error))
+    except LossNotFiniteError as error:
+        # Not a bad command line (the settings were valid) but a run that diverged: say where.
+        print(f"{args.command_parser.prog}: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

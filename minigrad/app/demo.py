@@ -14,6 +14,7 @@ import io
 import time
 from pathlib import Path
 
+from . import arguments
 from .report import Report
 
 _INTRO = ("minigrad is a from-scratch tensor library with reverse-mode autodiff on NumPy. Its "
@@ -23,16 +24,30 @@ _INTRO = ("minigrad is a from-scratch tensor library with reverse-mode autodiff 
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("-o", "--out", default="out", help="output directory (default: out)")
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
+    parser.add_argument("-o", "--out", type=arguments.writable_dir, default="out",
+                        help="output directory (default: out)")
+    parser.add_argument("--epochs", type=arguments.positive_int, default=10,
+                        help="training epochs (default: 10)")
     parser.add_argument("--skip-experiments", action="store_true",
                         help="leave out the six quick experiments")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+# The files the demo writes in its output directory (the experiments' are checked apart).
+OUTPUTS = ("digits_mlp_batch.npz", "training.png", "training.svg", "batchnorm.svg",
+           "batchnorm.dot", "report.html", "report.md")
+
+
 def run(args) -> int:
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    # Every file the demo will write can be written, before ten epochs of training.
+    for name in OUTPUTS:
+        arguments.check_writable_file(out / name, "-o/--out")
+    arguments.make_dir(out, "-o/--out")
+    if not args.skip_experiments:
+        from .experiment import check_outputs
+        from .experiments import EXPERIMENTS
+        check_outputs(out / "experiments", list(EXPERIMENTS))
     progress = not args.no_progress
     report = Report("minigrad: BatchNorm you can inspect", _INTRO)
     started = time.perf_counter()

@@ -3,8 +3,9 @@ print each one's table and verdict (see ``minigrad.app.experiments``)."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from . import experiments
+from . import arguments, experiments
 
 
 def add_arguments(parser) -> None:
@@ -13,15 +14,27 @@ def add_arguments(parser) -> None:
                         help=f"one of: {names}; or 'all'")
     parser.add_argument("--quick", action="store_true",
                         help="a small version of each (all six in about a minute)")
-    parser.add_argument("-o", "--out", default="out/experiments",
+    parser.add_argument("-o", "--out", type=arguments.writable_dir, default="out/experiments",
                         help="directory for the plots (PNG, SVG), JSON and CSV "
                              "(default: out/experiments)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
+    parser.add_argument("--seed", type=arguments.non_negative_int, default=0,
+                        help="seed of every run (default: 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def check_outputs(out, names, option: str = "-o/--out") -> Path:
+    """Before any experiment runs: each file the experiments ``names`` will write in ``out``
+    can be written; then ``out`` is created. A UsageError naming ``option`` otherwise."""
+    out = arguments.check_writable_dir(out, option)
+    for name in names:
+        for extension in ("png", "svg", "json", "csv"):
+            arguments.check_writable_file(out / f"{name}.{extension}", option)
+    return arguments.make_dir(out, option)
 
 
 def run(args) -> int:
     names = list(experiments.EXPERIMENTS) if args.name == "all" else [args.name]
+    check_outputs(args.out, names)
     started = time.perf_counter()
     for name in names:
         experiment = experiments.EXPERIMENTS[name]

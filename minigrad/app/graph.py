@@ -5,7 +5,6 @@ checked against its closed form, and the invariants dL/dx satisfies per channel.
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import sys
 from pathlib import Path
@@ -14,11 +13,12 @@ from typing import NamedTuple
 import numpy as np
 
 import minigrad as mg
-from ..autograd import topological_order
+from ..autograd import graph_nodes, topological_order
 from ..viz import draw_graph, save_graph
 from ..viz.draw import graph_format
 from ..viz.batchnorm_paths import (PATH_TITLES, PATHS, autograd_paths, batchnorm_invariants,
                                    batchnorm_paths)
+from . import arguments
 
 EXAMPLES = ("batchnorm", "layernorm", "mlp")
 # Parts of dL/dx that disagree with the closed form by more than this (relative to the largest
@@ -27,51 +27,75 @@ _TOLERANCE = 1e-10
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("what", metavar="GRAPH",
+    parser.add_argument("what", metavar="GRAPH", type=_graph_source,
                         help="batchnorm, layernorm, mlp, or path/to/script.py:function (called "
                              "with no arguments, it returns the tensor to draw)")
     parser.add_argument("-o", "--output", type=_output_path, default=None,
                         help="file to write: .svg, .png or .pdf; the .dot source is always "
                              "written next to it (default: out/GRAPH.svg)")
     parser.add_argument("--collapse", nargs="+", default=(), metavar="CLASS",
-                        help="draw every module of these classes as one node, e.g. BatchNorm1d")
+                        help="draw every module of these classes (of the graph's modules) as "
+                             "one node, e.g. BatchNorm1d")
     parser.add_argument("--show-data", action="store_true",
                         help="show tensor values (or mean, std and range)")
     parser.add_argument("--no-grad", action="store_true", help="do not show gradients")
     parser.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB",
                         help="layout direction (default: TB, top to bottom)")
-    parser.add_argument("--max-nodes", type=_node_limit, default=300,
+    parser.add_argument("--max-nodes", type=arguments.at_least(2), default=300,
                         help="draw at most this many nodes (default: 300)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the example's data")
+    parser.add_argument("--seed", type=arguments.non_negative_int, default=0,
+                        help="seed of the example's data")
+
+
+def _graph_source(text: str) -> str:
+    """GRAPH: an example's name, or path/to/script.py:function naming a script that exists
+    (whether it defines the function is known only once it has run)."""
+    if text in EXAMPLES:
+        return text
+    path, _, function_name = text.rpartition(":")
+    expected = f"{', '.join(EXAMPLES[:-1])}, {EXAMPLES[-1]} or path/to/script.py:function"
+    if not path or not function_name.isidentifier():
+        arguments.reject(expected, text)
+    if not path.endswith(".py"):
+        arguments.reject(f"{expected}, with a script whose name ends in .py", text)
+    if not Path(path).is_file():
+        arguments.reject(f"{expected}, with a script that exists (no file {path!r})", text)
+    return text
 
 
 def _output_path(text: str) -> Path:
+    """-o: a .svg, .png, .pdf or .dot file that can be written (and its .dot next to it)."""
     try:
         graph_format(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return Path(text)
-
-
-def _node_limit(text: str) -> int:
-    if not text.isdigit() or int(text) < 2:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 2, got {text!r}")
-    return int(text)
+    except ValueError:
+        arguments.reject("a file name ending in .svg, .png, .pdf or .dot", text)
+    arguments.writable_file(str(Path(text).with_suffix(".dot")))
+    return arguments.writable_file(text)
 
 
 def run(args) -> int:
-    name = args.what if args.what in EXAMPLES else args.what.rpartition(":")[2] or "graph"
-    output = args.output or Path("out") / f"{name}.svg"
+    name = args.what if args.what in EXAMPLES else args.what.rpartition(":")[2]
+    output = args.output
+    if output is None:  # the default is checked like a given -o
+        output = arguments.check_writable_file(Path("out") / f"{name}.svg", "-o/--output")
+        arguments.check_writable_file(output.with_suffix(".dot"), "-o/--output")
     options = dict(show_grad=not args.no_grad, show_data=args.show_data, rankdir=args.rankdir,
                    collapse=tuple(args.collapse), max_nodes=args.max_nodes)
     ok = True
     if args.what == "batchnorm":
+        # The same example batchnorm_figure draws: its modules are what --collapse may name.
+        check_collapse(batchnorm_example(args.seed).loss, args.collapse)
+        arguments.make_parent_dir(output, "-o/--output")
         graph, ok = batchnorm_figure(args.seed, **options)
-    elif args.what in ("layernorm", "mlp"):
-        maker = layernorm_example if args.what == "layernorm" else mlp_example
-        graph = draw_graph(maker(args.seed), **options)
     else:
-        graph = draw_graph(load_entry(args.what), **options)
+        if args.what in ("layernorm", "mlp"):
+            maker = layernorm_example if args.what == "layernorm" else mlp_example
+            root = maker(args.seed)
+        else:
+            root = load_entry(args.what)
+        check_collapse(root, args.collapse)
+        arguments.make_parent_dir(output, "-o/--output")
+        graph = draw_graph(root, **options)
     written = save_graph(graph, output)
     dot_path = output.with_suffix(".dot")
     print(f"wrote {written}" + (f" and {dot_path}" if written != dot_path else ""))
@@ -151,24 +175,36 @@ def mlp_example(seed: int = 0):
 
 
 def load_entry(entry: str):
-    """Call ``function`` from ``path/to/script.py:function`` and return the tensor it makes."""
-    path, _, function_name = entry.rpartition(":")
-    if not path or not function_name:
-        raise SystemExit(f"minigrad graph: {entry!r} is neither {', '.join(EXAMPLES)} nor "
-                         f"path/to/script.py:function")
-    if not Path(path).is_file():
-        raise SystemExit(f"minigrad graph: no such script: {path}")
+    """Call ``function`` from ``path/to/script.py:function`` and return the tensor it makes.
+    A script without that function, or a function that returns no Tensor, is a UsageError
+    (a bad GRAPH argument); an error inside the user's script is theirs, shown as it is."""
+    path, _, function_name = _graph_source(entry).rpartition(":")
     spec = importlib.util.spec_from_file_location(Path(path).stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     function = getattr(module, function_name, None)
     if not callable(function):
-        raise SystemExit(f"minigrad graph: {path} has no function {function_name!r}")
+        raise arguments.usage_error(
+            "GRAPH", f"a function of the script, but {path} has no function "
+            f"{function_name!r}", entry)
     result = function()
     if not isinstance(result, mg.Tensor):
-        raise SystemExit(f"minigrad graph: {entry} returned {type(result).__name__}; expected "
-                         f"the Tensor whose graph to draw")
+        raise arguments.usage_error(
+            "GRAPH", f"a function that returns the Tensor to draw, but it returned a "
+            f"{type(result).__name__}", entry)
     return result
+
+
+def check_collapse(root, names) -> None:
+    """A UsageError unless every class name in ``names`` (--collapse) is the class of a module
+    that made part of ``root``'s graph; it lists those classes."""
+    present = sorted({type(module).__name__ for node in graph_nodes((root,))
+                      for module in node.scope})
+    for name in names:
+        if name not in present:
+            valid = ", ".join(present) if present else "none: this graph was made by no module"
+            raise arguments.usage_error("--collapse", f"a module class of this graph ({valid})",
+                                        name)
 
 
 # ----------------------------------------------------------------------------------------------
