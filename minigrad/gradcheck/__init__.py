@@ -16,9 +16,9 @@ How finite differences work and how to read a report: docs/gradcheck.md.
 from .check import check_gradients, gradcheck, gradgradcheck
 from .locate import locate_bad_gradient
 from .module import gradcheck_module
-from .report import (Comparison, Element, GradcheckError, GradcheckResult, GradcheckWarning,
-                     OpCheck)
+from .report import (Comparison, Element, GradcheckArgumentError, GradcheckError,
+                     GradcheckResult, GradcheckWarning, OpCheck)
 
 __all__ = ["gradcheck", "gradgradcheck", "check_gradients", "locate_bad_gradient",
-           "gradcheck_module", "GradcheckError", "GradcheckResult", "GradcheckWarning",
+           "gradcheck_module", "GradcheckError", "GradcheckArgumentError", "GradcheckResult", "GradcheckWarning",
            "Comparison", "Element", "OpCheck"]

@@ -28,6 +28,8 @@ from .. import functional as F
 from .. import nn
 from ..autograd import Function
 from ..core import ops
+from ..core.checks import bad_argument, boolean, one_of
+from ..core.errors import ArgumentTypeError
 from ..core.tensor import Tensor
 from .check import check_gradients
 from .module import gradcheck_module
@@ -305,8 +307,16 @@ def registry() -> list[tuple[str, object]]:
             + [("layer", cls) for cls in _defined_subclasses(nn.Module)])
 
 
+_PREFIXES = {"op": "", "function": "F.", "layer": "nn."}
+
+
 def display_name(kind: str, target) -> str:
-    return {"op": "", "function": "F.", "layer": "nn."}[kind] + target.__name__
+    """How a registry entry is named in the table: ``Add``, ``F.relu``, ``nn.Linear``."""
+    prefix = _PREFIXES[one_of("display_name", "kind", kind, tuple(_PREFIXES))]
+    name = getattr(target, "__name__", None)
+    if not isinstance(name, str):
+        bad_argument("display_name", "target", "a class or function", target, ArgumentTypeError)
+    return prefix + name
 
 
 # ----------------------------------------------------------------------------------------------
@@ -330,7 +340,12 @@ class Row:
 
 
 def check_all(pattern: str | None = None, fast_mode: bool = False) -> list[Row]:
-    """Run every case of every registry entry whose name contains ``pattern``."""
+    """Run every case of every registry entry whose name contains ``pattern`` (any case; None
+    or "": every entry). A pattern that matches nothing gives no rows."""
+    if pattern is not None and not isinstance(pattern, str):
+        bad_argument("check_all", "pattern", "None or a string (part of a name)", pattern,
+                     ArgumentTypeError)
+    fast_mode = boolean("check_all", "fast_mode", fast_mode)
     rows = []
     for kind, target in registry():
         name = display_name(kind, target)

@@ -4,12 +4,15 @@ program is installed."""
 from __future__ import annotations
 
 import math
+import os
 import sys
 from html import escape
 from pathlib import Path
 
 import graphviz
 
+from ..core.checks import bad_argument, boolean, one_of
+from ..core.errors import ArgumentTypeError
 from .trace import Picture, grad_norm, trace
 
 __all__ = ["draw_graph", "save_graph", "GRAPHVIZ_INSTALL_HINT"]
@@ -18,6 +21,8 @@ GRAPHVIZ_INSTALL_HINT = ("install Graphviz to render it (Debian/Ubuntu: apt-get 
                          "macOS: brew install graphviz; conda: conda install graphviz)")
 
 _FONT = "Helvetica"
+
+GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
 
 # Tensors are boxes, ops are ellipses (reductions and broadcasts are trapezia pointing the way
 # the data shrinks or grows), collapsed modules are 3-D boxes.
@@ -84,20 +89,26 @@ def draw_graph(root, *, show_grad: bool = True, show_data: bool = False, rankdir
       buffers sit in their module's cluster.
     - ``collapse``: module classes, instances or class names drawn as one node each, e.g.
       ``collapse=(nn.BatchNorm1d,)``.
-    - ``max_nodes``: draw at most this many nodes, those nearest ``root``; one note says what
-      was left out. None draws everything.
+    - ``max_nodes``: draw at most this many nodes (an int >= 2), those nearest ``root``; one
+      note says what was left out. The walk from ``root`` stops after ``4 * max_nodes`` ops, so
+      a huge graph draws as fast as a small one: its note then says "at least N more", and no
+      gradients are shown (they would need a backward pass through the whole graph). None
+      draws everything.
     - ``names``: ``{name: tensor}`` labels for tensors (intermediates too; an op node stands
       for its output); otherwise a leaf's or the root's own ``.name`` is used.
     - ``routes``: ``{name: (tensor, op)}`` colours the routes that leave ``tensor`` through
       the edge into ``op`` (a ``grad_fn`` node), up to where they merge.
     - ``rankdir``: "TB" (top to bottom), "LR", "BT" or "RL".
 
-    The DOT source is deterministic: node ids follow the traversal order.
+    The DOT source is deterministic: node ids follow the traversal order. Every option is
+    checked before any work; a bad one is a clear error naming it (TypeError for the wrong
+    kind, ValueError for a bad value).
     """
-    if rankdir not in ("TB", "LR", "BT", "RL"):
-        raise ValueError(f"draw_graph: rankdir must be 'TB', 'LR', 'BT' or 'RL', got {rankdir!r}")
-    if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 2):
-        raise ValueError(f"draw_graph: max_nodes must be an int >= 2 or None, got {max_nodes!r}")
+    owner = "draw_graph"
+    rankdir = one_of(owner, "rankdir", rankdir, ("TB", "LR", "BT", "RL"))
+    legend = boolean(owner, "legend", legend)
+    if title is not None and not isinstance(title, str):
+        bad_argument(owner, "title", "None or a string", title, ArgumentTypeError)
     picture = trace(root, show_grad=show_grad, show_data=show_data, group_modules=group_modules,
                     collapse=collapse, max_nodes=max_nodes, names=names, routes=routes,
                     grad_output=grad_output)
@@ -120,7 +131,7 @@ def graph_format(path) -> str:
     """The format a graph file's name asks for: svg, png, pdf or dot (its suffix); a
     ValueError naming the file for anything else."""
     fmt = Path(path).suffix.lstrip(".").lower()
-    if fmt not in ("svg", "png", "pdf", "dot"):
+    if fmt not in GRAPH_FORMATS:
         raise ValueError(f"cannot write {Path(path).name!r}: the file name must end in .svg, "
                          f".png, .pdf or .dot")
     return fmt
@@ -131,11 +142,17 @@ def save_graph(graph: graphviz.Digraph, path) -> Path:
     written next to it (``path`` with suffix .dot); without Graphviz's ``dot`` program only
     that is written, and one line on stderr says how to install Graphviz. Returns the path of
     the file that was written last (the rendered one, or the .dot)."""
+    owner = "save_graph"
+    if not isinstance(graph, graphviz.graphs.BaseGraph):
+        bad_argument(owner, "graph", "a graphviz graph (what draw_graph returns)", graph,
+                     ArgumentTypeError)
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        bad_argument(owner, "path", "a file name (str or Path)", path, ArgumentTypeError)
     path = Path(path)
-    try:
-        fmt = graph_format(path)
-    except ValueError as error:
-        raise ValueError(f"save_graph: {error}") from None
+    fmt = Path(path).suffix.lstrip(".").lower()
+    if fmt not in GRAPH_FORMATS:
+        bad_argument(owner, "path", "a file name ending in .svg, .png, .pdf or .dot",
+                     str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     dot_path = path.with_suffix(".dot")
     dot_path.write_text(graph.source, encoding="utf-8")

@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..autograd import backpropagate, graph_nodes
+from ..autograd import Function, backpropagate, graph_nodes
+from ..core.checks import bad_argument, boolean, positive_int
+from ..core.errors import ArgumentTypeError, ShapeError
 from ..core.tensor import Tensor, memory_owner
 
 __all__ = ["GradientFlow", "gradient_flow", "outgoing_gradients", "grad_norm", "Picture", "Vertex",
-           "Edge", "trace"]
+           "Edge", "Walk", "walk_graph", "trace", "WALK_FACTOR"]
 
 TENSOR_KINDS = ("input", "parameter", "buffer", "constant", "tensor", "output")
+
+# With ``max_nodes`` set, the walk from the root visits at most this many times ``max_nodes``
+# op nodes: enough to fill the picture (an op and its output are two vertices), so a graph of
+# a million ops costs no more to draw than one of a thousand.
+WALK_FACTOR = 4
 
 
 # ----------------------------------------------------------------------------------------------
@@ -48,19 +56,14 @@ def tensor_key(tensor: Tensor):
     return tensor.grad_fn if tensor.grad_fn is not None else tensor
 
 
-def gradient_flow(root: Tensor, grad_output=None) -> GradientFlow:
+def gradient_flow(root: Tensor, grad_output=None, owner: str = "gradient_flow") -> GradientFlow:
     """Backpropagate ``grad_output`` (ones by default) from ``root`` and keep every edge's
     gradient as a NumPy array. Leaves' ``.grad`` is neither read nor written."""
+    require_tensor(owner, "root", root)
+    grad_output = seed_gradient(owner, root, grad_output)
     flow = GradientFlow()
     if not root.requires_grad:
         return flow
-    if grad_output is None:
-        grad_output = Tensor(np.ones_like(root.data))
-    elif not isinstance(grad_output, Tensor):
-        grad_output = Tensor(grad_output, dtype=root.dtype)
-    if grad_output.shape != root.shape:
-        raise ValueError(f"draw_graph: grad_output has shape {grad_output.shape}, the root has "
-                         f"shape {root.shape}")
     flow.tensors[tensor_key(root)] = grad_output.data
 
     def record(node, index, tensor, grad):
@@ -71,7 +74,7 @@ def gradient_flow(root: Tensor, grad_output=None) -> GradientFlow:
 
     if root.grad_fn is not None:
         if any(node.freed for node in graph_nodes((root,))):
-            raise RuntimeError("draw_graph: backward() has freed this graph's saved values, so "
+            raise RuntimeError(f"{owner}: backward() has freed this graph's saved values, so "
                                "the gradients along its edges cannot be computed again. Call "
                                "backward(retain_graph=True) before drawing, draw before "
                                "backward, or pass show_grad=False")
@@ -83,10 +86,91 @@ def outgoing_gradients(root: Tensor, tensor: Tensor, grad_output=None) -> list:
     """``[(node, gradient)]``: the part of d root / d ``tensor`` that flows back along each edge
     from ``tensor`` into an op ``node`` that uses it, in graph order. The parts sum to the total
     gradient; for BatchNorm's input they are the three paths (see ``batchnorm_paths``)."""
-    flow = gradient_flow(root, grad_output)
+    require_tensor("outgoing_gradients", "root", root)
+    require_tensor("outgoing_gradients", "tensor", tensor)
+    flow = gradient_flow(root, grad_output, owner="outgoing_gradients")
     key = tensor_key(tensor)
     return [(node, grad) for (node, index), grad in flow.edges.items()
             if tensor_key(node.inputs[index]) is key]
+
+
+def require_tensor(owner: str, name: str, value) -> None:
+    """A TypeError naming the argument when ``value`` is not a Tensor (an ndarray, a list)."""
+    if not isinstance(value, Tensor):
+        bad_argument(owner, name, "a Tensor", value, ArgumentTypeError)
+
+
+def seed_gradient(owner: str, root: Tensor, grad_output) -> Tensor:
+    """``grad_output`` as a Tensor of ``root``'s shape and dtype (ones when None), or a clear
+    error: a ShapeError (RuntimeError and ValueError, as PyTorch) for the wrong shape."""
+    if grad_output is None:
+        return Tensor(np.ones_like(root.data))
+    if not isinstance(grad_output, Tensor):
+        array = np.asarray(grad_output) if isinstance(grad_output, (np.ndarray, list, tuple,
+                                                                    int, float, np.number)) \
+            else None
+        if array is None or array.dtype.kind not in "biuf":
+            bad_argument(owner, "grad_output", "None, a Tensor or an array of numbers",
+                         grad_output, ArgumentTypeError)
+        grad_output = Tensor(array.astype(root.dtype if root.dtype.kind == "f" else np.float64))
+    if grad_output.shape != root.shape:
+        raise ShapeError(f"{owner}: grad_output has shape {grad_output.shape}, the root has "
+                         f"shape {root.shape}; expected the same shape")
+    return grad_output
+
+
+# ----------------------------------------------------------------------------------------------
+# The walk: the nodes behind the root, nearest first, stopped at a limit.
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class Walk:
+    """The op nodes a picture is built from, in forward order (each after the nodes that made
+    its inputs). ``complete``: every node behind the root is there; otherwise ``frontier``
+    holds the nodes found but not visited (the walk stopped at its limit)."""
+    nodes: list
+    complete: bool = True
+    frontier: list = field(default_factory=list)
+
+
+def walk_graph(root: Tensor, limit: int | None = None) -> Walk:
+    """The nodes behind ``root``: all of them (``limit`` None), or at most ``limit``, visited
+    breadth first against the data flow (the way the gradient travels), so those kept are the
+    ones nearest the root. The walk never looks past the limit: its cost is O(limit)."""
+    start = root.grad_fn
+    if start is None:
+        return Walk([])
+    if limit is None:
+        return Walk(graph_nodes((root,)))
+    seen, queue, visited = {start}, deque([start]), []
+    while queue and len(visited) < limit:
+        node = queue.popleft()
+        visited.append(node)
+        for parent in node.parents:
+            if parent is not None and parent not in seen:
+                seen.add(parent)
+                queue.append(parent)
+    if not queue:  # everything fitted: the usual order, so ids match an unlimited picture
+        return Walk(graph_nodes((root,)))
+    return Walk(_forward_order(start, set(visited)), complete=False, frontier=list(queue))
+
+
+def _forward_order(start, nodes: set) -> list:
+    """``nodes`` (reachable from ``start`` within themselves) with every node after the nodes
+    of the set that made its inputs: a depth-first post-order that never leaves the set."""
+    order, done = [], {start}
+    stack = [(start, iter(start.parents))]
+    while stack:
+        node, parents = stack[-1]
+        for parent in parents:
+            if parent in nodes and parent not in done:
+                done.add(parent)
+                stack.append((parent, iter(parent.parents)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    return order
 
 
 # ----------------------------------------------------------------------------------------------
@@ -128,29 +212,128 @@ class Picture:
     module_labels: dict  # module -> cluster label, e.g. "bn1: BatchNorm1d(4)"
     routes: list = field(default_factory=list)  # names of highlighted routes, in order
     elided: dict = field(default_factory=dict)  # "ops"/"tensors" -> how many max_nodes dropped
+    walked: int = 0  # op nodes the walk visited
+    complete: bool = True  # False: the walk stopped at its limit, the graph goes on
 
 
 def trace(root: Tensor, *, show_grad=True, show_data=False, group_modules=True, collapse=(),
           max_nodes=None, names=None, routes=None, grad_output=None) -> Picture:
-    """Build the picture of ``root``'s graph (see ``draw_graph`` for the options)."""
-    if not isinstance(root, Tensor):
-        raise TypeError(f"draw_graph: expected a Tensor to draw the graph of, got "
-                        f"{type(root).__name__}")
-    flow = gradient_flow(root, grad_output) if show_grad else GradientFlow()
-    builder = _Builder(root, flow, show_data, group_modules, collapse, names)
+    """Build the picture of ``root``'s graph (see ``draw_graph`` for the options; errors name
+    ``draw_graph``, whose work this is).
+
+    With ``max_nodes``, at most ``WALK_FACTOR * max_nodes`` op nodes are visited. When the graph
+    is larger, the picture shows the part nearest the root, without gradients (they would need
+    a backward pass through the whole graph), and its note says so."""
+    owner = "draw_graph"
+    require_tensor(owner, "root", root)
+    show_grad = boolean(owner, "show_grad", show_grad)
+    show_data = boolean(owner, "show_data", show_data)
+    group_modules = boolean(owner, "group_modules", group_modules)
+    max_nodes = _node_limit(owner, max_nodes)
+    collapse = _collapse_items(owner, collapse)
+    names = _names(owner, names)
+    routes = _routes(owner, routes)
+    if show_grad:
+        grad_output = seed_gradient(owner, root, grad_output)
+    walk = walk_graph(root, None if max_nodes is None else WALK_FACTOR * max_nodes)
+    flow = (gradient_flow(root, grad_output, owner) if show_grad and walk.complete
+            else GradientFlow())
+    builder = _Builder(root, walk.nodes, flow, show_data, group_modules, collapse, names)
     picture = builder.build()
+    picture.walked, picture.complete = len(walk.nodes), walk.complete
     if routes:
         _mark_routes(picture, routes, builder.edge_of)
-    if max_nodes is not None and len(picture.vertices) > max_nodes:
-        _elide(picture, max_nodes)
+    if max_nodes is not None and (len(picture.vertices) > max_nodes or not walk.complete):
+        beyond = builder.undrawn(walk.frontier)
+        _elide(picture, max_nodes, cut=builder.cut, beyond=beyond,
+               gradients_left_out=show_grad and not walk.complete)
     return picture
+
+
+# -- draw_graph's options, checked before any work -----------------------------------------------
+
+def _node_limit(owner: str, max_nodes) -> int | None:
+    """None, or an int of at least 2: the root and the note for what is left out."""
+    if max_nodes is None:
+        return None
+    max_nodes = positive_int(owner, "max_nodes", max_nodes)
+    if max_nodes < 2:
+        bad_argument(owner, "max_nodes", "None or an int >= 2 (the root and the note for what "
+                     "is left out)", max_nodes)
+    return max_nodes
+
+
+def _collapse_items(owner: str, collapse) -> tuple:
+    """``collapse`` as a tuple of module classes, instances or class names. One class, module
+    or name alone counts as one item (``tuple("ReLU")`` would be its letters). A name that no
+    module class has is a ValueError listing the known ones: a typo would collapse nothing."""
+    from ..nn import Module  # here: nn imports the core this module is built on
+
+    if collapse is None:
+        return ()
+    if isinstance(collapse, (str, type, Module)):
+        collapse = (collapse,)
+    elif not isinstance(collapse, (tuple, list, set, frozenset)):
+        bad_argument(owner, "collapse", "a tuple of module classes, modules or class names",
+                     collapse, ArgumentTypeError)
+    known = _module_class_names(Module)
+    for item in collapse:
+        if isinstance(item, str):
+            if item not in known:
+                bad_argument(owner, "collapse", f"module class names (known: "
+                             f"{', '.join(sorted(known))})", item)
+        elif not (isinstance(item, Module) or isinstance(item, type)
+                  and issubclass(item, Module)):
+            bad_argument(owner, "collapse", "module classes, modules or class names", item,
+                         ArgumentTypeError)
+    return tuple(collapse)
+
+
+def _module_class_names(base) -> set:
+    """The names of every subclass of ``base`` defined so far (a user's own modules too)."""
+    names, stack = set(), [base]
+    while stack:
+        cls = stack.pop()
+        names.add(cls.__name__)
+        stack.extend(cls.__subclasses__())
+    return names
+
+
+def _names(owner: str, names) -> dict:
+    """``{label: tensor or op node}``."""
+    if names is None:
+        return {}
+    if not isinstance(names, dict):
+        bad_argument(owner, "names", "a dict {label: tensor}", names, ArgumentTypeError)
+    for label, target in names.items():
+        if not isinstance(label, str):
+            bad_argument(owner, "names", "a dict with string labels", label, ArgumentTypeError)
+        if not isinstance(target, (Tensor, Function)):
+            bad_argument(owner, f"names[{label!r}]", "a Tensor or an op node (a grad_fn)",
+                         target, ArgumentTypeError)
+    return names
+
+
+def _routes(owner: str, routes) -> dict:
+    """``{name: (tensor, op node)}``: the edge each route starts from."""
+    if routes is None:
+        return {}
+    if not isinstance(routes, dict):
+        bad_argument(owner, "routes", "a dict {name: (tensor, op node)}", routes,
+                     ArgumentTypeError)
+    for name, start in routes.items():
+        if not (isinstance(start, (tuple, list)) and len(start) == 2
+                and isinstance(start[0], Tensor) and isinstance(start[1], Function)):
+            bad_argument(owner, f"routes[{name!r}]", "a pair (tensor, op node it feeds)", start,
+                         ArgumentTypeError)
+    return routes
 
 
 class _Builder:
     """Walks the autograd graph in forward order and makes one vertex per tensor and per op
     (or per collapsed module), and one edge per (tail, head) pair with their gradients summed."""
 
-    def __init__(self, root, flow, show_data, group_modules, collapse, names):
+    def __init__(self, root, nodes, flow, show_data, group_modules, collapse, names):
         self.root, self.flow, self.show_data = root, flow, show_data
         self.group_modules = group_modules
         self.collapse = tuple(collapse)
@@ -159,7 +342,9 @@ class _Builder:
                       for name, t in (names or {}).items()}
         if root.name:  # the root Tensor is at hand; other intermediates are known by node only
             self.names.setdefault(tensor_key(root), root.name)
-        self.nodes = graph_nodes((root,))
+        self.nodes = nodes
+        self.walked = set(nodes)
+        self.cut: list = []  # vertices of tensors made by nodes the walk did not reach
         self.modules = _ModuleNames(self.nodes)
         self.vertices: dict = {}
         self.edges: dict = {}
@@ -188,6 +373,12 @@ class _Builder:
         for vertex_id, count in self.collapsed_ops.items():
             self.vertices[vertex_id].lines.append(f"{count} ops")
         return Picture(self.vertices, self.edges, root_id, self.modules.labels)
+
+    def undrawn(self, nodes) -> int:
+        """How many vertices ``nodes`` (not walked) would add: one per op, one per collapsed
+        module that has no vertex yet."""
+        return len({owner or node for node in nodes
+                    for owner in (self.owner(node),) if owner not in self.op_vertex_of})
 
     # -- where things go ------------------------------------------------------------------------
 
@@ -262,6 +453,14 @@ class _Builder:
         if grad is not None:
             lines.append(f"grad norm {_format_number(grad_norm(grad))}")
         producer = tensor.grad_fn
+        if producer is not None and producer not in self.walked:
+            # The walk stopped before the op that made it: the tensor ends the picture.
+            title = self.names.get(key, tensor.name or "")
+            vertex_id = self.new_vertex("t", "tensor", title, lines,
+                                        self.drawn_scope(producer.scope), grad)
+            self.vertex_of[key] = vertex_id
+            self.cut.append(vertex_id)
+            return vertex_id
         if producer is not None:
             title = self.names.get(key, tensor.name or "")
             vertex_id = self.new_vertex("t", "tensor", title, lines,
@@ -440,7 +639,10 @@ def _mark_routes(picture: Picture, routes, edge_of) -> None:
         key = edge_of.get((tensor_key(tensor), node))
         if key is None:
             raise ValueError(f"draw_graph: route {name!r} starts at an edge (tensor -> "
-                             f"{getattr(node, 'name', node)}) that is not in the drawn graph")
+                             f"{getattr(node, 'name', node)}) that is not in the drawn graph"
+                             + ("" if picture.complete else
+                                f" (only the {picture.walked} ops nearest the root were "
+                                f"walked: raise max_nodes, or pass None)"))
         starts[name] = key
         reached[name] = _reachable(key[1], successors)
     merged = set.intersection(*reached.values())
@@ -462,9 +664,12 @@ def _reachable(start, successors) -> set:
     return seen
 
 
-def _elide(picture: Picture, max_nodes: int) -> None:
+def _elide(picture: Picture, max_nodes: int, cut=(), beyond: int = 0,
+           gradients_left_out: bool = False) -> None:
     """Keep the ``max_nodes - 1`` vertices nearest the root (breadth first, against the data
-    flow, the way the gradient travels); one note vertex stands for the rest."""
+    flow, the way the gradient travels); one note vertex stands for the rest. ``cut`` are the
+    vertices of tensors whose producers the walk did not reach, ``beyond`` how many nodes it
+    found but did not visit: then the note can only say "at least"."""
     predecessors: dict = {}
     for tail, head in picture.edges:
         predecessors.setdefault(head, []).append(tail)
@@ -481,8 +686,17 @@ def _elide(picture: Picture, max_nodes: int) -> None:
         group = "tensors" if vertex.kind in TENSOR_KINDS else "ops"
         picture.elided[group] = picture.elided.get(group, 0) + 1
     counts = ", ".join(f"{n} {group}" for group, n in sorted(picture.elided.items()))
-    note = Vertex("elided", "elided", f"{len(dropped)} more nodes not drawn",
-                  [f"({counts}; max_nodes={max_nodes})"])
+    if picture.complete:
+        title = f"{len(dropped)} more nodes not drawn"
+        lines = [f"({counts}; max_nodes={max_nodes})"]
+    else:
+        title = f"at least {len(dropped) + beyond} more nodes not drawn"
+        lines = [f"(the walk from the root stopped after {picture.walked} ops; "
+                 f"max_nodes={max_nodes})"]
+        if gradients_left_out:
+            lines.append("gradients not shown: they need a backward pass through the whole "
+                         "graph (max_nodes=None draws all of it)")
+    note = Vertex("elided", "elided", title, lines)
     picture.vertices = {k: v for k, v in picture.vertices.items() if k in keep}
     picture.vertices["elided"] = note
     edges = {}
@@ -493,5 +707,7 @@ def _elide(picture: Picture, max_nodes: int) -> None:
             tail = "elided"
             edge = Edge("elided", head, "elided")
         edges.setdefault((tail, head), edge)
+    for vertex_id in cut:  # a tensor whose producer was never reached comes from the note too
+        if vertex_id in keep:
+            edges.setdefault(("elided", vertex_id), Edge("elided", vertex_id, "elided"))
     picture.edges = edges
-
