@@ -57,7 +57,7 @@ def test_failed_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez", crash)
+    monkeypatch.setattr(np.lib.format, "write_array", crash)
     with pytest.raises(OSError, match="disk full"):
         mg.save({"a": np.zeros(3)}, path)
     np.testing.assert_array_equal(mg.load(path)["a"], np.arange(3))
@@ -70,9 +70,9 @@ def test_unsaveable_values_are_refused_before_writing(tmp_path):
         mg.save({"w": np.ones(2), "names": np.array(["a", "b"])}, path)
     with pytest.raises(TypeError, match="entry 'obj' has dtype object"):
         mg.save({"obj": np.array([{}, None], dtype=object)}, path)
-    with pytest.raises(TypeError, match="keys must be non-empty strings"):
+    with pytest.raises(TypeError, match="keys must be strings"):
         mg.save({3: np.ones(2)}, path)
-    with pytest.raises(TypeError, match="expected a state dict"):
+    with pytest.raises(TypeError, match="state_dict must be a dict"):
         mg.save([np.ones(2)], path)
     assert not path.exists()
 

@@ -7,32 +7,80 @@ can find everything without the layer listing it.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
 
 from ..autograd import module_scope
-from ..core.tensor import Tensor, as_array, get_default_dtype
+from ..core import checks
+from ..core.checks import ArgumentTypeError, bad_argument
+from ..core.errors import DTypeError
+from ..core.tensor import Tensor, get_default_dtype
 
 __all__ = ["Parameter", "Module", "Sequential"]
 
 _PARAMETER, _BUFFER, _MODULE = "parameter", "buffer", "module"
 
 
+_DATA = "numbers (an array, a Tensor, a list or a number)"
+
+
 class Parameter(Tensor):
     """A Tensor that a Module trains: it requires grad, and data that is not already a floating
-    NumPy array (Python numbers, lists, integers) gets ``mg.get_default_dtype()``."""
+    NumPy array (Python numbers, lists, integers) gets ``mg.get_default_dtype()``.
+
+    ``data`` must be numbers: None, strings and objects raise TypeError (a None does not
+    become NaN). An explicit integer ``dtype`` with ``requires_grad`` raises as for a Tensor
+    (only floating-point tensors can require grad)."""
 
     __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = True, dtype=None):
-        array = as_array(data)
-        if dtype is None and not (isinstance(array, np.ndarray) and array.dtype.kind == "f"):
+        requires_grad = checks.boolean("Parameter", "requires_grad", requires_grad)
+        if dtype is not None:
+            dtype = checks.dtype("Parameter", "dtype", dtype)
+        array = _numbers("Parameter", "data", data)
+        from_numpy = isinstance(data, (Tensor, np.ndarray, np.generic))
+        if dtype is None and not (array.dtype.kind == "c" or
+                                  (from_numpy and array.dtype.kind == "f")):
+            # Python numbers and lists get the default dtype, and so do integers: Parameter([1,
+            # 2]) is a float parameter, not an error.
             dtype = get_default_dtype()
         super().__init__(array, requires_grad=requires_grad, dtype=dtype)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+def _numbers(owner: str, name: str, value) -> np.ndarray:
+    """``value`` (a Tensor's data, an array, a list, a number) as an array of numbers, without
+    converting its dtype: NumPy turns None into NaN and "1" into 1.0 only when asked to."""
+    if isinstance(value, Tensor):
+        return value.data
+    if value is None or isinstance(value, (str, bytes)):
+        bad_argument(owner, name, _DATA, value, ArgumentTypeError)
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # a ragged list
+        array = None
+    if array is None or array.dtype.kind not in "biufc":
+        bad_argument(owner, name, _DATA, value, ArgumentTypeError)
+    return array
+
+
+def _member_name(owner: str, what: str, name) -> str:
+    """A name a parameter, buffer or submodule can be registered under (PyTorch's rules and
+    exception classes: TypeError for a non-string, KeyError for "" or a dotted name, which
+    would break the dotted paths of ``state_dict``)."""
+    if not isinstance(name, str):
+        bad_argument(owner, f"{what} name", "a string", name, ArgumentTypeError)
+    if not name:
+        bad_argument(owner, f"{what} name", "a non-empty string", name, KeyError)
+    if "." in name:
+        bad_argument(owner, f"{what} name", 'a name without "." (dots separate the levels of '
+                     'state_dict keys)', name, KeyError)
+    return name
 
 
 class IncompatibleKeys(NamedTuple):
@@ -63,16 +111,20 @@ class Module:
 
     # -- registration ---------------------------------------------------------------------------
 
-    def __setattr__(self, name, value):
+    def _registry(self) -> dict:
         kinds = self.__dict__.get("_kinds")
         if kinds is None:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
                                  f"assigning attributes")
+        return kinds
+
+    def __setattr__(self, name, value):
+        kinds = self._registry()
         old = kinds.get(name)
-        if isinstance(value, Parameter):
-            kinds[name] = _PARAMETER
-        elif isinstance(value, Module):
-            kinds[name] = _MODULE
+        if isinstance(value, (Parameter, Module)):
+            what = "parameter" if isinstance(value, Parameter) else "module"
+            _member_name(type(self).__name__, what, name)
+            kinds[name] = _PARAMETER if isinstance(value, Parameter) else _MODULE
         elif old == _PARAMETER and isinstance(value, Tensor):
             raise TypeError(f"{type(self).__name__}.{name} is a parameter: assign an "
                             f"nn.Parameter or None, not a {type(value).__name__}")
@@ -86,22 +138,40 @@ class Module:
         self._kinds.pop(name, None)
         object.__delattr__(self, name)
 
+    def _register(self, method: str, what: str, kind: str, name, value) -> None:
+        """Register ``value`` under ``name`` as ``kind`` after checking the name as PyTorch
+        does: a string, not empty, no dot, and not an attribute of another kind already."""
+        kinds = self._registry()
+        owner = f"{type(self).__name__}.{method}"
+        _member_name(owner, what, name)
+        if kinds.get(name, kind) != kind or (name not in kinds and hasattr(self, name)):
+            bad_argument(owner, f"{what} name", "a name not already used by another attribute",
+                         name, KeyError)
+        kinds[name] = kind
+        object.__setattr__(self, name, value)
+
     def register_buffer(self, name: str, tensor: Tensor | None) -> None:
         """Add state that is saved and loaded with the module but not trained (running
         statistics). Buffers never require grad."""
         if tensor is not None and (not isinstance(tensor, Tensor) or tensor.requires_grad):
-            raise TypeError(f"{type(self).__name__}.register_buffer('{name}'): expected a "
-                            f"Tensor that does not require grad, or None")
-        self._kinds[name] = _BUFFER
-        object.__setattr__(self, name, tensor)
+            bad_argument(f"{type(self).__name__}.register_buffer", f"buffer {name!r}",
+                         "a Tensor that does not require grad, or None", tensor, TypeError)
+        self._register("register_buffer", "buffer", _BUFFER, name, tensor)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Add a parameter; None reserves the name (a layer built without that parameter)."""
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"{type(self).__name__}.register_parameter('{name}'): expected an "
-                            f"nn.Parameter or None, got {type(param).__name__}")
-        self._kinds[name] = _PARAMETER
-        object.__setattr__(self, name, param)
+            bad_argument(f"{type(self).__name__}.register_parameter", f"parameter {name!r}",
+                         "an nn.Parameter or None", param, TypeError)
+        self._register("register_parameter", "parameter", _PARAMETER, name, param)
+
+    def add_module(self, name: str, module: "Module | None") -> None:
+        """Add a submodule under ``name`` (what ``self.name = module`` does, for names that
+        are not identifiers, like Sequential's "0", "1", ...); None reserves the name."""
+        if module is not None and not isinstance(module, Module):
+            bad_argument(f"{type(self).__name__}.add_module", f"module {name!r}",
+                         "an nn.Module or None", module, TypeError)
+        self._register("add_module", "module", _MODULE, name, module)
 
     def _own(self, kind: str):
         """(name, value) of this module's own members of one kind, skipping None slots."""
@@ -121,6 +191,10 @@ class Module:
 
     def named_modules(self, prefix: str = ""):
         """(dotted path, module) for this module ("" or ``prefix``) and every submodule."""
+        _prefix(self, "named_modules", prefix)
+        return self._walk(prefix)
+
+    def _walk(self, prefix: str):
         seen = set()
         stack = [(prefix, self)]
         while stack:
@@ -136,9 +210,15 @@ class Module:
         for _, module in self.named_modules():
             yield module
 
-    def _named_members(self, kind: str, prefix: str, recurse: bool):
+    def _named_members(self, method: str, kind: str, prefix: str, recurse: bool):
+        # Checked here, not inside the generator, so that a bad argument raises at the call.
+        _prefix(self, method, prefix)
+        recurse = checks.boolean(f"{type(self).__name__}.{method}", "recurse", recurse)
+        return self._members(kind, prefix, recurse)
+
+    def _members(self, kind: str, prefix: str, recurse: bool):
         seen = set()
-        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        modules = self._walk(prefix) if recurse else [(prefix, self)]
         for path, module in modules:
             for name, value in module._own(kind):
                 if id(value) not in seen:  # a parameter shared by two layers is trained once
@@ -146,42 +226,52 @@ class Module:
                     yield (f"{path}.{name}" if path else name), value
 
     def named_parameters(self, prefix: str = "", recurse: bool = True):
-        return self._named_members(_PARAMETER, prefix, recurse)
+        """(dotted name, parameter) for every parameter, each shared one once."""
+        return self._named_members("named_parameters", _PARAMETER, prefix, recurse)
 
     def parameters(self, recurse: bool = True):
-        for _, param in self.named_parameters(recurse=recurse):
-            yield param
+        return (param for _, param in self._named_members("parameters", _PARAMETER, "",
+                                                         recurse))
 
     def named_buffers(self, prefix: str = "", recurse: bool = True):
-        return self._named_members(_BUFFER, prefix, recurse)
+        """(dotted name, buffer) for every buffer that is not None."""
+        return self._named_members("named_buffers", _BUFFER, prefix, recurse)
 
     def buffers(self, recurse: bool = True):
-        for _, buffer in self.named_buffers(recurse=recurse):
-            yield buffer
+        return (buffer for _, buffer in self._named_members("buffers", _BUFFER, "", recurse))
 
     # -- modes and gradients ----------------------------------------------------------------------
 
     def train(self, mode: bool = True) -> "Module":
         """Training mode (batch statistics, dropout on) for this module and all submodules."""
+        # PyTorch raises ValueError for a mode that is not a bool; ArgumentTypeError is one.
+        mode = checks.boolean(f"{type(self).__name__}.train", "mode", mode)
         for module in self.modules():
-            module.training = bool(mode)
+            module.training = mode
         return self
 
     def eval(self) -> "Module":
         """Evaluation mode: BatchNorm uses its running statistics, Dropout is the identity."""
         return self.train(False)
 
-    def zero_grad(self) -> None:
-        """Forget accumulated gradients (``param.grad = None``)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget accumulated gradients: ``param.grad = None``, or with ``set_to_none=False``
+        a gradient of zeros where there was one."""
+        set_to_none = checks.boolean(f"{type(self).__name__}.zero_grad", "set_to_none",
+                                     set_to_none)
         for param in self.parameters():
-            param.grad = None
+            if set_to_none or param.grad is None:
+                param.grad = None
+            else:
+                param.grad = Tensor(np.zeros_like(param.data))
 
     def to(self, dtype) -> "Module":
         """Convert floating parameters and buffers (and gradients) to ``dtype``, in place;
-        integer buffers such as ``num_batches_tracked`` stay as they are. Returns self."""
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"{type(self).__name__}.to: expected a floating dtype, got {dtype}")
+        integer buffers such as ``num_batches_tracked`` stay as they are. Returns self.
+
+        Only floating dtypes: a parameter must stay floating point to have gradients, so an
+        integer, bool or unknown dtype raises TypeError (as PyTorch's ``Module.to``)."""
+        dtype = checks.dtype(f"{type(self).__name__}.to", "dtype", dtype, kinds="f")
         for tensor in self._state_tensors().values():
             if tensor.dtype.kind == "f":
                 tensor.data = tensor.data.astype(dtype, copy=False)
@@ -199,46 +289,63 @@ class Module:
             tensors.update(child._state_tensors(f"{prefix}{name}."))
         return tensors
 
-    def state_dict(self) -> dict:
+    def state_dict(self, *, prefix: str = "", keep_vars: bool = False) -> dict:
         """Every parameter and buffer (running statistics, num_batches_tracked) by dotted name,
         as NumPy array *copies*: the snapshot does not change when training goes on, and
-        ``mg.save`` writes it to .npz as it is."""
-        return {name: np.array(t.data) for name, t in self._state_tensors().items()}
+        ``mg.save`` writes it to .npz as it is. ``prefix`` is put before every name;
+        ``keep_vars=True`` gives the Tensors themselves instead of copies."""
+        _prefix(self, "state_dict", prefix)
+        keep_vars = checks.boolean(f"{type(self).__name__}.state_dict", "keep_vars", keep_vars)
+        tensors = self._state_tensors(prefix)
+        if keep_vars:
+            return tensors
+        return {name: np.array(t.data) for name, t in tensors.items()}
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
-        """Copy values (NumPy arrays or Tensors) into the parameters and buffers.
+        """Copy values (NumPy arrays, Tensors or nested lists of numbers) into the parameters
+        and buffers.
 
-        Everything is checked before anything is assigned -- with ``strict``, no missing and no
-        unexpected keys; always, matching shapes and the same kind of dtype (floating or
-        integer) -- so a failed load leaves the module exactly as it was and the error lists
-        every problem. Values are converted to each tensor's dtype (a float64 checkpoint loads
-        into a float32 model)."""
+        Everything is checked and converted before anything is assigned -- with ``strict``, no
+        missing and no unexpected keys; always, values that are numbers, of matching shapes
+        and the same kind of dtype (floating or integer) that fit the model's dtype -- so a
+        failed load leaves the module exactly as it was and the error lists every problem.
+        Values are converted to each tensor's dtype (a float64 checkpoint loads into a float32
+        model).
+
+        Raises TypeError (as PyTorch) when ``state_dict`` is not dict-like or has a key that is
+        not a string, and RuntimeError "Error(s) in loading state_dict for <Module>: ..." for
+        the problems above."""
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            bad_argument(owner, "state_dict", "dict-like (a mapping of name -> array, as "
+                         "state_dict() and mg.load return)", state_dict, TypeError)
+        strict = checks.boolean(owner, "strict", strict)
+        given = dict(state_dict.items())
+        for name in given:
+            if not isinstance(name, str):
+                bad_argument(owner, "state_dict keys", "strings (names such as '0.weight')",
+                             name, ArgumentTypeError)
         own = self._state_tensors()
-        values = {name: np.asarray(as_array(v))
-                  for name, v in state_dict.items()}
-        missing = [name for name in own if name not in values]
-        unexpected = [name for name in values if name not in own]
+        missing = [name for name in own if name not in given]
+        unexpected = [name for name in given if name not in own]
         problems = []
         if strict and missing:
             problems.append(f"missing keys: {', '.join(missing)}")
         if strict and unexpected:
             problems.append(f"unexpected keys: {', '.join(unexpected)}")
+        converted = {}
         for name, tensor in own.items():
-            value = values.get(name)
-            if value is None:
-                continue
-            if value.shape != tensor.shape:
-                problems.append(f"{name}: shape {value.shape} in the state dict, "
-                                f"{tensor.shape} in the model")
-            if _dtype_kind(value.dtype) != _dtype_kind(tensor.dtype):
-                problems.append(f"{name}: dtype {value.dtype} in the state dict, "
-                                f"{tensor.dtype} in the model")
+            if name in given:
+                value, problem = _loadable(name, given[name], tensor)
+                if problem:
+                    problems.append(problem)
+                else:
+                    converted[name] = value
         if problems:
-            raise RuntimeError(f"Error loading state_dict into {type(self).__name__}; nothing "
-                               f"was loaded:\n  " + "\n  ".join(problems))
-        for name, tensor in own.items():
-            if name in values:
-                tensor.data = np.array(values[name], dtype=tensor.dtype)
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__} "
+                               f"(nothing was loaded):\n  " + "\n  ".join(problems))
+        for name, value in converted.items():  # nothing below can fail
+            own[name].data = value
         return IncompatibleKeys(missing, unexpected)
 
     # -- printing ---------------------------------------------------------------------------------
@@ -255,6 +362,45 @@ class Module:
             return f"{type(self).__name__}({extra})"
         lines = ([extra] if extra else []) + children
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _prefix(module: Module, method: str, prefix) -> str:
+    """``prefix`` of the traversal methods: a string put before every name."""
+    if not isinstance(prefix, str):
+        bad_argument(f"{type(module).__name__}.{method}", "prefix", "a string", prefix,
+                     ArgumentTypeError)
+    return prefix
+
+
+def _loadable(name: str, value, tensor: Tensor):
+    """(``value`` converted to ``tensor``'s dtype, None) or (None, what is wrong with it)."""
+    given = value.data if isinstance(value, Tensor) else value
+    try:
+        # NumPy would make None a NaN and "1.5" a number only when asked for a float dtype.
+        value = None if given is None or isinstance(given, (str, bytes)) else np.asarray(given)
+    except (TypeError, ValueError):  # a ragged list
+        value = None
+    if value is None or value.dtype.kind not in "biufc":
+        return None, (f"while copying {name!r}: expected a Tensor or an array of numbers from "
+                      f"the state dict, got {checks.describe(given)}")
+    if value.shape != tensor.shape:
+        return None, (f"size mismatch for {name}: shape {value.shape} in the state dict, "
+                      f"{tensor.shape} in the model")
+    if _dtype_kind(value.dtype) != _dtype_kind(tensor.dtype):
+        return None, (f"dtype mismatch for {name}: dtype {value.dtype} in the state dict, "
+                      f"{tensor.dtype} in the model")
+    target = tensor.dtype
+    if target.kind in "iu" and value.size:
+        info = np.iinfo(target)
+        if value.min() < info.min or value.max() > info.max:
+            return None, (f"{name}: values from {value.min()} to {value.max()} do not fit the "
+                          f"model's {target}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = np.array(value, dtype=target)
+    if target.kind in "fc" and np.any(np.isfinite(value) & ~np.isfinite(result)):
+        return None, (f"{name}: values beyond the range of the model's {target} (they would "
+                      f"become inf)")
+    return result, None
 
 
 def _dtype_kind(dtype) -> str:
@@ -277,8 +423,9 @@ class Sequential(Module):
             self.append(module)
 
     def append(self, module: Module) -> "Sequential":
+        """Add ``module`` at the end."""
         if not isinstance(module, Module):
-            raise TypeError(f"Sequential: expected a Module, got {type(module).__name__}")
+            raise TypeError(f"Sequential: expected a Module, got {checks.describe(module)}")
         setattr(self, str(len(self)), module)
         return self
 
@@ -297,6 +444,7 @@ class Sequential(Module):
         modules = list(self.children())
         if isinstance(index, slice):
             return Sequential(*modules[index])
+        index = checks.integer("Sequential", "index", index)
         try:
             return modules[index]
         except IndexError:
