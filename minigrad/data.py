@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core.checks import positive_int
+from .core.checks import (bad_argument, boolean, dtype as check_dtype, non_negative_int,
+                          non_negative_real, positive_int, real)
+from .core.dtypes import to_array
 from .core.tensor import Tensor, as_array, resolve_dtype
 
 __all__ = ["DataLoader", "Dataset", "split", "load_digits", "make_moons", "make_spirals"]
@@ -40,15 +42,19 @@ class DataLoader:
             raise TypeError(f"DataLoader: expected a tuple of arrays such as (features, labels), "
                             f"got {type(arrays).__name__}")
         batch_size = positive_int("DataLoader", "batch_size", batch_size)
-        float_dtype = resolve_dtype(dtype)
+        shuffle = boolean("DataLoader", "shuffle", shuffle)
+        drop_last = boolean("DataLoader", "drop_last", drop_last)
+        if seed is not None and not isinstance(seed, np.random.Generator):
+            seed = non_negative_int("DataLoader", "seed", seed)
+        float_dtype = resolve_dtype(None if dtype is None else
+                                    check_dtype("DataLoader", "dtype", dtype, kinds="f"))
         self.arrays = tuple(_batchable(index, a, float_dtype) for index, a in enumerate(arrays))
         lengths = [len(a) for a in self.arrays]
         if len(set(lengths)) > 1:
             raise ValueError(f"DataLoader: the arrays have different lengths {lengths}; each "
                              f"needs one entry per sample")
         self.batch_size = batch_size
-        self.shuffle = bool(shuffle)
-        self.drop_last = bool(drop_last)
+        self.shuffle, self.drop_last = shuffle, drop_last
         self.generator = np.random.default_rng(seed)
 
     @property
@@ -71,7 +77,7 @@ class DataLoader:
 
 
 def _batchable(index: int, array, float_dtype) -> np.ndarray:
-    array = np.asarray(as_array(array))
+    array = to_array(as_array(array), None, f"DataLoader (array {index})")
     if array.ndim == 0:
         raise ValueError(f"DataLoader: array {index} is a scalar; each array needs one entry "
                          f"per sample along its first axis")
@@ -113,12 +119,17 @@ class Dataset:
 
 def split(name: str, features, labels, test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     """Shuffle the samples with ``seed`` and hold out ``test_fraction`` of them for testing."""
-    features, labels = np.asarray(features), np.asarray(labels, dtype=np.int64)
-    if len(features) != len(labels):
-        raise ValueError(f"split: {len(features)} feature rows but {len(labels)} labels")
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"split: test_fraction must be between 0 and 1, got {test_fraction}")
-    order = np.random.default_rng(seed).permutation(len(labels))
+    features, labels = to_array(features, None, "split"), to_array(labels, None, "split")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or (labels < 0).any():
+        raise ValueError(f"split: labels must be a 1-D array of class indices >= 0, got dtype "
+                         f"{labels.dtype} and shape {labels.shape}")
+    if features.ndim == 0 or len(features) != len(labels) or len(labels) < 2:
+        raise ValueError(f"split: need one feature row per label and at least 2 samples, got "
+                         f"features of shape {features.shape} and {len(labels)} labels")
+    if not 0 < real("split", "test_fraction", test_fraction) < 1:
+        bad_argument("split", "test_fraction", "between 0 and 1 (exclusive)", test_fraction)
+    labels = labels.astype(np.int64)
+    order = np.random.default_rng(non_negative_int("split", "seed", seed)).permutation(len(labels))
     n_test = max(1, round(test_fraction * len(labels)))
     test, train = order[:n_test], order[n_test:]
     return Dataset(name, features[train], labels[train], features[test], labels[test],
@@ -152,7 +163,9 @@ def make_moons(n_samples: int = 200, noise: float = 0.1, seed: int = 0):
     """Two interleaving half circles in 2-D: ``(features (n, 2), labels (n,))``.
 
     Not linearly separable, so a network needs a hidden layer to get it right."""
-    rng = np.random.default_rng(seed)
+    n_samples = positive_int("make_moons", "n_samples", n_samples)
+    noise = non_negative_real("make_moons", "noise", noise)
+    rng = np.random.default_rng(non_negative_int("make_moons", "seed", seed))
     n_upper = n_samples // 2
     angles = np.concatenate([np.linspace(0, np.pi, n_upper),
                              np.linspace(0, np.pi, n_samples - n_upper)])
@@ -166,9 +179,11 @@ def make_moons(n_samples: int = 200, noise: float = 0.1, seed: int = 0):
 def make_spirals(n_samples: int = 300, n_classes: int = 3, noise: float = 0.2, seed: int = 0):
     """``n_classes`` arms of a spiral winding out from the origin: ``(features (n, 2),
     labels (n,))``. ``noise`` jitters each point's angle (in radians)."""
-    if n_classes < 2:
-        raise ValueError(f"make_spirals: need at least 2 classes, got {n_classes}")
-    rng = np.random.default_rng(seed)
+    n_samples = positive_int("make_spirals", "n_samples", n_samples)
+    if positive_int("make_spirals", "n_classes", n_classes) < 2:
+        bad_argument("make_spirals", "n_classes", "at least 2", n_classes)
+    noise = non_negative_real("make_spirals", "noise", noise)
+    rng = np.random.default_rng(non_negative_int("make_spirals", "seed", seed))
     labels = np.arange(n_samples) % n_classes
     radius = rng.random(n_samples)
     # One and a half turns per arm; the arms start evenly spaced around the circle.

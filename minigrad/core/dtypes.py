@@ -27,25 +27,29 @@ def resolve_dtype(dtype) -> np.dtype:
     return _default_dtype if dtype is None else checks.dtype("Tensor", "dtype", dtype)
 
 
-def to_array(data, dtype) -> np.ndarray:
+def to_array(data, dtype, owner: str = "Tensor") -> np.ndarray:
     """``data`` (a list, number or array) as an array of numbers: of ``dtype`` if given; else
-    NumPy's own, except that Python floats become the default dtype."""
+    NumPy's own, except that Python floats become the default dtype. ``owner`` is what the
+    user called, for the error when ``data`` is not numbers."""
     if dtype is not None:
-        dtype = checks.dtype("Tensor", "dtype", dtype)
+        dtype = checks.dtype(owner, "dtype", dtype)
     from_numpy = isinstance(data, (np.ndarray, np.generic))
     try:
-        array = np.asarray(data, dtype=dtype)
-    except (ValueError, TypeError, OverflowError) as error:
-        # Ragged lists, strings that are not numbers, ints too big for the dtype.
-        checks.bad_argument("Tensor", "data", "numbers in a regular (non-ragged) nested list, "
-                            "an array or a number" + (f" of dtype {dtype}" if dtype else ""),
-                            data, checks.ArgumentTypeError, detail=str(error).split(". ")[0])
+        # Without the dtype first: np.asarray([1, None], dtype=float) would make None a NaN.
+        array = np.asarray(data)
+    except (ValueError, TypeError) as error:  # ragged lists
+        checks.bad_argument(owner, "data", "numbers in a regular (non-ragged) nested list, an "
+                            "array or a number", data, checks.ArgumentTypeError,
+                            detail=str(error).split(". ")[0])
+    if array.dtype.kind not in "biufc":  # objects, strings, dates: not numbers
+        checks.bad_argument(owner, "data", "numbers (a nested list, an array or a number)",
+                            data, checks.ArgumentTypeError, detail=f"dtype {array.dtype}")
     if dtype is not None:
-        return array
+        if array.dtype.kind == "c" and dtype.kind != "c":
+            checks.bad_argument(owner, "data", f"real numbers for dtype {dtype}", data,
+                                checks.ArgumentTypeError)
+        return array.astype(dtype, copy=False)
     if not from_numpy and array.dtype.kind == "f" and array.dtype != _default_dtype:
         # Python floats become the default dtype; NumPy arrays keep theirs.
         array = array.astype(_default_dtype)
-    if array.dtype.kind not in "biufc":  # objects, strings, dates: not numbers
-        checks.bad_argument("Tensor", "data", "numbers (a nested list, an array or a number)",
-                            data, checks.ArgumentTypeError, detail=f"dtype {array.dtype}")
     return array

@@ -24,6 +24,7 @@ import warnings
 
 import numpy as np
 
+from .dtypes import to_array
 from .hooks import run_hooks
 from .tensor import Tensor, memory_owner
 
@@ -340,7 +341,8 @@ def seed_gradient(root: Tensor, gradient, op_name: str) -> Tensor:
         shape, dtype = root.data.shape, root.data.dtype  # (np.array is faster for a 0-d loss)
         ones = np.array(1, dtype) if shape == () else np.ones(shape, dtype)
         return Tensor._make(ones, False, None)
-    gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=root.dtype)
+    if not isinstance(gradient, Tensor):
+        gradient = Tensor._make(to_array(gradient, root.dtype, op_name), False, None)
     if gradient.shape != root.shape:
         raise RuntimeError(f"{op_name}: the gradient has shape {gradient.shape}, the tensor "
                            f"has shape {root.shape}")

@@ -413,14 +413,14 @@ class Tensor:
     def transpose(self, *axes):
         if len(axes) == 1 and not isinstance(axes[0], numbers.Integral):
             axes = axes[0]
-        return ops.transpose(self, tuple(axes) if axes else None)
+        return ops.transpose(self, axes if axes != () else None)
 
     @property
     def T(self):
         return ops.transpose(self, None)
 
     def broadcast_to(self, shape):
-        return ops.broadcast_to(self, tuple(shape))
+        return ops.broadcast_to(self, shape)
 
     def __getitem__(self, index):
         return ops.getitem(self, index)

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from ..core.checks import one_of
 from ..core.errors import DTypeError, ShapeError
+from ..core.dtypes import to_array
 from ..core.tensor import Tensor
 
 
-def as_tensor(x) -> Tensor:
+def as_tensor(x, owner: str = "Tensor") -> Tensor:
     """``x`` itself if it is a Tensor, else ``Tensor(x)``: what the functions here (and the
-    layers of ``nn``) accept as input. Not in ``__all__``: a helper, not an op."""
-    return x if isinstance(x, Tensor) else Tensor(x)
+    layers of ``nn``) accept as input; ``owner`` (the function's name) is named in the error
+    when ``x`` is not numbers. Not in ``__all__``: a helper, not an op."""
+    return x if isinstance(x, Tensor) else Tensor._make(to_array(x, None, owner), False, None)
 
 
 def _check_parameters(op_name: str, x: Tensor, expected_shape: tuple | None, **tensors) -> None:

@@ -12,21 +12,21 @@ from .args import _check_parameters, _check_reduction, _reduce, as_tensor
 
 
 def relu(x) -> Tensor:
-    return as_tensor(x).relu()
+    return as_tensor(x, "relu").relu()
 
 
 def sigmoid(x) -> Tensor:
-    return as_tensor(x).sigmoid()
+    return as_tensor(x, "sigmoid").sigmoid()
 
 
 def tanh(x) -> Tensor:
-    return as_tensor(x).tanh()
+    return as_tensor(x, "tanh").tanh()
 
 
 def linear(x, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias``, with ``weight`` of shape (out_features, in_features)."""
-    x, weight = as_tensor(x), as_tensor(weight)
-    bias = None if bias is None else as_tensor(bias)
+    x, weight = as_tensor(x, "linear"), as_tensor(weight, "linear")
+    bias = None if bias is None else as_tensor(bias, "linear")
     if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ShapeError(f"linear: the input's last dim must equal weight's second dim "
                          f"(in_features), got input shape {x.shape} and weight shape "
@@ -85,14 +85,18 @@ class LogSoftmax(Function):
 
 def log_softmax(x, axis: int = -1) -> Tensor:
     """log(softmax(x)) along ``axis``, computed stably (see LogSoftmax)."""
-    x = as_tensor(x)
-    (axis,) = normalize_axis(axis, x.ndim, "log_softmax")
-    return LogSoftmax.apply(x, axis=axis)
+    return _log_softmax(x, axis, "log_softmax")
 
 
 def softmax(x, axis: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along ``axis``, as exp(log_softmax(x)): stable for any logits."""
-    return log_softmax(x, axis).exp()
+    return _log_softmax(x, axis, "softmax").exp()
+
+
+def _log_softmax(x, axis, op_name: str) -> Tensor:
+    x = as_tensor(x, op_name)
+    (axis,) = normalize_axis(axis, max(x.ndim, 1), op_name)
+    return LogSoftmax.apply(x, axis=axis)
 
 
 def _class_indices(labels, batch: int, classes: int) -> np.ndarray:
@@ -115,7 +119,7 @@ def _class_indices(labels, batch: int, classes: int) -> np.ndarray:
 
 def cross_entropy(logits, labels, reduction: str = "mean") -> Tensor:
     """Softmax cross-entropy of ``logits`` (N, C) against integer ``labels`` (N,) in [0, C)."""
-    logits = as_tensor(logits)
+    logits = as_tensor(logits, "cross_entropy")
     if logits.ndim != 2 or 0 in logits.shape:
         raise ValueError(f"cross_entropy: logits must have shape (N, C) with N, C >= 1, got "
                          f"shape {logits.shape}")
@@ -153,7 +157,7 @@ class NLLLoss(Function):
 def mse_loss(input, target, reduction: str = "mean") -> Tensor:
     """Mean (or sum, or elementwise) squared error. Shapes must match exactly: a silent broadcast
     of (N,) against (N, 1) is a classic bug."""
-    input, target = as_tensor(input), as_tensor(target)
+    input, target = as_tensor(input, "mse_loss"), as_tensor(target, "mse_loss")
     if input.shape != target.shape:
         raise ShapeError(f"mse_loss: input shape {input.shape} and target shape {target.shape} "
                          f"differ (reshape one of them)")
@@ -165,7 +169,7 @@ def dropout(x, p: float = 0.5, training: bool = True, rng: np.random.Generator |
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p), so the expected
     value is unchanged; the identity when not training. Pass ``rng`` (a NumPy Generator) for
     reproducible masks; ``nn.Dropout`` always does."""
-    x = as_tensor(x)
+    x = as_tensor(x, "dropout")
     p = probability("dropout", "p", p)
     if rng is not None and not isinstance(rng, np.random.Generator):
         bad_argument("dropout", "rng", "None or a NumPy Generator (np.random.default_rng(seed))",

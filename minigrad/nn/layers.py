@@ -113,7 +113,7 @@ class Flatten(Module):
         self.end_dim = integer("Flatten", "end_dim", end_dim)
 
     def forward(self, x):
-        x = F.as_tensor(x)
+        x = F.as_tensor(x, "Flatten")
         # An axis out of range is an IndexError, as in PyTorch (never wrapped around).
         start = normalize_axis(self.start_dim, x.ndim, "Flatten")
         end = normalize_axis(self.end_dim, x.ndim, "Flatten")

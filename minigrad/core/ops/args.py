@@ -7,6 +7,7 @@ import numbers
 
 import numpy as np
 
+from ..checks import ArgumentTypeError, bad_argument
 from ..errors import AxisError, ShapeError
 from ..tensor import Tensor, as_array
 
@@ -67,6 +68,16 @@ def normalize_axis(axis, ndim: int, op_name: str):
     if len(set(normalized)) != len(normalized):
         raise ValueError(f"{op_name}: repeated axis in {axis}")
     return tuple(sorted(a for a in normalized if a < ndim)) if ndim else ()
+
+
+def as_shape(op_name: str, shape) -> tuple:
+    """A shape as a tuple of ints: an int or a sequence of ints (NumPy integers too)."""
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        return (int(shape),)
+    if isinstance(shape, (tuple, list)) and all(
+            isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in shape):
+        return tuple(int(n) for n in shape)
+    bad_argument(op_name, "shape", "a tuple of ints", shape, ArgumentTypeError)
 
 
 def as_index(index):

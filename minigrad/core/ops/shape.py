@@ -10,7 +10,8 @@ import numpy as np
 from ..errors import ShapeError
 from ..function import Function
 from ..tensor import Tensor, as_array
-from .args import as_index, broadcast_shape, normalize_axis, operand
+from ..checks import ArgumentTypeError, bad_argument
+from .args import as_index, as_shape, broadcast_shape, normalize_axis, operand
 
 
 class Reshape(Function):
@@ -143,7 +144,7 @@ class Concatenate(Function):
 # ----------------------------------------------------------------------------------------------
 
 def broadcast_to(x: Tensor, shape) -> Tensor:
-    shape = tuple(shape)
+    shape = as_shape("broadcast_to", shape)
     source = x.data.shape
     if source == shape:
         return x
@@ -155,7 +156,7 @@ def broadcast_to(x: Tensor, shape) -> Tensor:
 
 
 def reshape(x: Tensor, shape) -> Tensor:
-    shape = tuple(shape)
+    shape = as_shape("reshape", shape)
     if shape == x.shape:
         return x
     target = _resolve_shape(shape, x.size)
@@ -167,8 +168,6 @@ def reshape(x: Tensor, shape) -> Tensor:
 
 def _resolve_shape(shape, size):
     """``shape`` with a -1 filled in, or None if it cannot hold ``size`` elements."""
-    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in shape):
-        raise TypeError(f"reshape: a shape is a tuple of ints, got {shape!r}")
     if any(n < -1 for n in shape) or shape.count(-1) > 1:
         return None
     if -1 not in shape:
@@ -181,9 +180,14 @@ def _resolve_shape(shape, size):
 
 
 def transpose(x: Tensor, axes) -> Tensor:
+    """``axes`` None reverses the dims; two axes are swapped (PyTorch's transpose(dim0, dim1))
+    unless the tensor is 2-D; otherwise ``axes`` is a permutation of all dims (NumPy's)."""
     ndim = x.data.ndim
     if axes is None:
         return Transpose.apply(x, axes=tuple(range(ndim - 1, -1, -1))) if ndim > 1 else x
+    if not isinstance(axes, (tuple, list)):
+        bad_argument("transpose", "axes", "None, two axes to swap or a permutation of the dims",
+                     axes, ArgumentTypeError)
     if len(axes) == 2 and ndim != 2:  # PyTorch's transpose(dim0, dim1): swap two axes
         first, second = normalize_axis(axes[0], ndim, "transpose")[0], normalize_axis(
             axes[1], ndim, "transpose")[0]
@@ -226,7 +230,7 @@ def setitem(x: Tensor, index, value) -> Tensor:
 
 def _join_operands(op_name: str, tensors) -> list:
     """Tensors to join, with constants (arrays, lists) in the first float tensor's dtype."""
-    if isinstance(tensors, Tensor) or not hasattr(tensors, "__iter__"):
+    if isinstance(tensors, (Tensor, str, bytes, dict, set)) or not hasattr(tensors, "__iter__"):
         raise TypeError(f"{op_name}: expected a sequence of tensors, got "
                         f"{type(tensors).__name__}")
     tensors = list(tensors)
