@@ -21,3 +21,7 @@ class ArgumentTypeError(TypeError, ValueError):
 
 class OutOfRangeError(IndexError, ValueError):
     """An index or class label outside its range (PyTorch: IndexError)."""
+
+
+class OutOfMemoryError(RuntimeError, MemoryError):
+    """An array too big to allocate (PyTorch: RuntimeError from its allocator)."""

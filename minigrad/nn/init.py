@@ -6,10 +6,13 @@ masks) reproducible.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..core.checks import (ArgumentTypeError, bad_argument, dtype as check_dtype, is_integer,
                            non_negative_int)
+from ..core.errors import OutOfMemoryError
 from ..core.tensor import resolve_dtype
 
 __all__ = ["manual_seed", "generator", "uniform"]
@@ -36,9 +39,14 @@ def generator(rng=None) -> np.random.Generator:
                  ArgumentTypeError)
 
 
-def uniform(shape, bound: float, rng=None, dtype=None) -> np.ndarray:
+def uniform(shape, bound: float, rng=None, dtype=None, owner: str = "init") -> np.ndarray:
     """Samples of U(-bound, bound) -- PyTorch's default init for Linear and Conv2d, whose
     kaiming_uniform(a=sqrt(5)) works out to bound = 1/sqrt(fan_in) for weights and biases."""
     # Weights are floating point: an integer dtype would round U(-bound, bound) to zeros.
-    dtype = resolve_dtype(None if dtype is None else check_dtype("init", "dtype", dtype, "f"))
-    return generator(rng).uniform(-bound, bound, shape).astype(dtype)
+    dtype = resolve_dtype(None if dtype is None else check_dtype(owner, "dtype", dtype, "f"))
+    rng = generator(rng)
+    try:
+        return rng.uniform(-bound, bound, shape).astype(dtype)
+    except (MemoryError, ValueError) as error:  # NumPy: "array is too big" or out of memory
+        raise OutOfMemoryError(f"{owner}: cannot allocate an array of shape {tuple(shape)} "
+                          f"({math.prod(shape):,} values of {dtype}): {error}") from None

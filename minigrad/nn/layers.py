@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from .. import functional as F
-from ..core.checks import dtype as check_dtype, integer, positive_int, probability
+from ..core.checks import boolean, integer, positive_int, probability
 from ..core.errors import ShapeError
 from ..core.ops.args import normalize_axis
 from . import init
@@ -18,12 +18,12 @@ def _default_parameters(module: Module, weight_shape: tuple, fan_in: int, bias: 
     """PyTorch's default init: weight and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) -- what
     its kaiming_uniform(a=sqrt(5)) works out to."""
     bound = 1.0 / math.sqrt(fan_in)
-    if dtype is not None:  # weights are floating point: an integer dtype would round to zeros
-        dtype = check_dtype(type(module).__name__, "dtype", dtype, kinds="f")
     rng = init.generator(rng)
-    module.weight = Parameter(init.uniform(weight_shape, bound, rng, dtype))
-    module.register_parameter(
-        "bias", Parameter(init.uniform(weight_shape[:1], bound, rng, dtype)) if bias else None)
+    owner = type(module).__name__
+    bias = boolean(owner, "bias", bias)
+    module.weight = Parameter(init.uniform(weight_shape, bound, rng, dtype, owner))
+    module.register_parameter("bias", Parameter(init.uniform(weight_shape[:1], bound, rng, dtype,
+                                                             owner)) if bias else None)
 
 
 class Linear(Module):
