@@ -126,7 +126,7 @@ def test_train_command_saves_a_checkpoint_that_reloads(tmp_path, capsys, model_k
 
 
 def test_train_command_rejects_bad_settings(tmp_path):
-    with pytest.raises(SystemExit, match="--epochs must be >= 1"):
+    with pytest.raises(SystemExit, match="--epochs: must be a positive integer, got 0"):
         main(["train", "--epochs", "0", "--out", str(tmp_path)])
 
 

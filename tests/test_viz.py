@@ -482,10 +482,10 @@ def test_graph_command_draws_examples_and_a_users_script(tmp_path, capsys):
     assert (tmp_path / "mlp.dot").read_text().count("box3d") == 3
     with pytest.raises(SystemExit, match="has no function 'missing'"):
         main(["graph", f"{script}:missing", "-o", str(tmp_path / "x.dot")])
-    with pytest.raises(SystemExit, match="neither batchnorm"):
+    with pytest.raises(SystemExit, match="must be batchnorm, layernorm, mlp or path"):
         main(["graph", "resnet", "-o", str(tmp_path / "x.dot")])
     capsys.readouterr()
-    for bad, message in ((["-o", "graph.jpg"], "must end in .svg, .png, .pdf or .dot"),
+    for bad, message in ((["-o", "graph.jpg"], "ending in .svg, .png, .pdf or .dot"),
                          (["--max-nodes", "1"], "at least 2")):
         with pytest.raises(SystemExit):
             main(["graph", "mlp"] + bad)

@@ -54,7 +54,10 @@ def build_parser(argv: list) -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run the command ``argv`` names (default: ``sys.argv[1:]``); returns its exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(argv).parse_args(argv)
+    parser = build_parser(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # reported by the command's parser, whose usage is the one that helps
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.run(args) or 0)
     except UsageError as error:
