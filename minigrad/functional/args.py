@@ -7,11 +7,16 @@ from ..core.dtypes import to_array
 from ..core.tensor import Tensor
 
 
-def as_tensor(x, owner: str = "Tensor") -> Tensor:
+def as_tensor(x, owner: str = "Tensor", floating: bool = False) -> Tensor:
     """``x`` itself if it is a Tensor, else ``Tensor(x)``: what the functions here (and the
     layers of ``nn``) accept as input; ``owner`` (the function's name) is named in the error
-    when ``x`` is not numbers. Not in ``__all__``: a helper, not an op."""
-    return x if isinstance(x, Tensor) else Tensor._make(to_array(x, None, owner), False, None)
+    when ``x`` is not numbers, or, with ``floating``, not floating point (a softmax of integers
+    has no integer result). Not in ``__all__``: a helper, not an op."""
+    x = x if isinstance(x, Tensor) else Tensor._make(to_array(x, None, owner), False, None)
+    if floating and x.dtype.kind != "f":
+        raise DTypeError(f"{owner}: expected a floating-point input, got dtype {x.dtype} "
+                         f"(convert with x.astype(np.float64))")
+    return x
 
 
 def _check_parameters(op_name: str, x: Tensor, expected_shape: tuple | None, **tensors) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from ..core.checks import ArgumentTypeError, bad_argument, boolean, probability
+from ..core.checks import ArgumentTypeError, bad_argument, boolean, integer, probability
+from ..core.dtypes import to_array
 from ..core.errors import OutOfRangeError, ShapeError
 from ..core.ops import normalize_axis
 from ..core.tensor import Tensor, as_array
@@ -69,6 +70,9 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis):
+        if x.size == 0:  # nothing to normalise (a max over no values has no identity)
+            ctx.save_for_backward(x)
+            return x.copy()
         shifted = x - x.max(axis=axis, keepdims=True)
         shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         ctx.save_for_backward(shifted)
@@ -94,14 +98,14 @@ def softmax(x, axis: int = -1) -> Tensor:
 
 
 def _log_softmax(x, axis, op_name: str) -> Tensor:
-    x = as_tensor(x, op_name)
-    (axis,) = normalize_axis(axis, max(x.ndim, 1), op_name)
+    x = as_tensor(x, op_name, floating=True)
+    (axis,) = normalize_axis(integer(op_name, "axis", axis), max(x.ndim, 1), op_name)
     return LogSoftmax.apply(x, axis=axis)
 
 
 def _class_indices(labels, batch: int, classes: int) -> np.ndarray:
     """Labels as a NumPy integer array, checked against the logits' shape (N, C)."""
-    labels = np.asarray(as_array(labels))
+    labels = to_array(as_array(labels), None, "cross_entropy")
     if labels.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: labels must be integer class indices, got dtype "
                         f"{labels.dtype} (convert with labels.astype(np.int64) if they are "
@@ -119,7 +123,7 @@ def _class_indices(labels, batch: int, classes: int) -> np.ndarray:
 
 def cross_entropy(logits, labels, reduction: str = "mean") -> Tensor:
     """Softmax cross-entropy of ``logits`` (N, C) against integer ``labels`` (N,) in [0, C)."""
-    logits = as_tensor(logits, "cross_entropy")
+    logits = as_tensor(logits, "cross_entropy", floating=True)
     if logits.ndim != 2 or 0 in logits.shape:
         raise ValueError(f"cross_entropy: logits must have shape (N, C) with N, C >= 1, got "
                          f"shape {logits.shape}")
@@ -169,7 +173,7 @@ def dropout(x, p: float = 0.5, training: bool = True, rng: np.random.Generator |
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p), so the expected
     value is unchanged; the identity when not training. Pass ``rng`` (a NumPy Generator) for
     reproducible masks; ``nn.Dropout`` always does."""
-    x = as_tensor(x, "dropout")
+    x = as_tensor(x, "dropout", floating=True)
     p = probability("dropout", "p", p)
     if rng is not None and not isinstance(rng, np.random.Generator):
         bad_argument("dropout", "rng", "None or a NumPy Generator (np.random.default_rng(seed))",

@@ -6,7 +6,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..autograd import Function
 from ..core.checks import ArgumentTypeError, bad_argument, is_integer
-from ..core.errors import ShapeError
+from ..core.errors import OutOfMemoryError, ShapeError
 from ..core.tensor import Tensor
 from .args import _check_parameters, as_tensor
 from .basic import Linear
@@ -98,6 +98,11 @@ def conv2d(x, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -
     if oh < 1 or ow < 1:
         raise ShapeError(f"conv2d: a {kh}x{kw} kernel does not fit an input of shape {x.shape} "
                          f"with padding {padding}")
-    cols = Im2Col.apply(x, kernel_size=(kh, kw), stride=stride, padding=padding)
+    try:
+        cols = Im2Col.apply(x, kernel_size=(kh, kw), stride=stride, padding=padding)
+    except (MemoryError, ValueError) as error:  # NumPy: "array is too big", or out of memory
+        raise OutOfMemoryError(f"conv2d: the patches of an input of shape {x.shape} with a "
+                               f"{kh}x{kw} kernel and padding {padding} do not fit in memory "
+                               f"({error})") from None
     out = Linear.apply(cols, weight.reshape(out_channels, -1), bias)  # every patch, one layer
     return out.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..function import Function
 from ..tensor import Tensor, as_array
-from ..checks import ArgumentTypeError, bad_argument
+from ..checks import ArgumentTypeError, bad_argument, integer
 from .args import as_index, as_shape, broadcast_shape, normalize_axis, operand
 
 
@@ -188,6 +188,7 @@ def transpose(x: Tensor, axes) -> Tensor:
     if not isinstance(axes, (tuple, list)):
         bad_argument("transpose", "axes", "None, two axes to swap or a permutation of the dims",
                      axes, ArgumentTypeError)
+    axes = tuple(integer("transpose", "axes", a) for a in axes)
     if len(axes) == 2 and ndim != 2:  # PyTorch's transpose(dim0, dim1): swap two axes
         first, second = normalize_axis(axes[0], ndim, "transpose")[0], normalize_axis(
             axes[1], ndim, "transpose")[0]
@@ -204,10 +205,10 @@ def transpose(x: Tensor, axes) -> Tensor:
 
 
 def getitem(x: Tensor, index) -> Tensor:
-    index = as_index(index)
     try:
+        index = as_index(index)
         return GetItem.apply(x, index=index)
-    except IndexError as error:  # raised by the forward's indexing, before anything is recorded
+    except (IndexError, ValueError) as error:  # a ragged list; the forward's own indexing
         raise IndexError(f"getitem: index {index!r:.60} is invalid for a tensor of shape "
                          f"{x.shape}: {error}") from None
 
@@ -247,7 +248,7 @@ def concatenate(tensors, axis: int = 0) -> Tensor:
     ndim = tensors[0].ndim
     if ndim == 0:
         raise ValueError("concatenate: 0-d tensors have no axis to join along (use stack)")
-    (axis,) = normalize_axis(axis, ndim, "concatenate")
+    (axis,) = normalize_axis(integer("concatenate", "axis", axis), ndim, "concatenate")
     for t in tensors:
         if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1:] != \
                 tensors[0].shape[:axis] + tensors[0].shape[axis + 1:]:
@@ -262,6 +263,6 @@ def stack(tensors, axis: int = 0) -> Tensor:
     if any(t.shape != tensors[0].shape for t in tensors):
         raise ShapeError(f"stack: all tensors need the same shape, got "
                          f"{[t.shape for t in tensors]}")
-    (axis,) = normalize_axis(axis, tensors[0].ndim + 1, "stack")
+    (axis,) = normalize_axis(integer("stack", "axis", axis), tensors[0].ndim + 1, "stack")
     shape = tensors[0].shape[:axis] + (1,) + tensors[0].shape[axis:]
     return Concatenate.apply(*[t.reshape(shape) for t in tensors], axis=axis)
