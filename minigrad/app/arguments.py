@@ -20,9 +20,9 @@ from pathlib import Path
 from ..core import checks
 
 __all__ = ["UsageError", "CommandLineExit", "positive_int", "non_negative_int",
-           "finite_positive_float", "at_least", "writable_dir", "writable_file",
-           "check_writable_dir", "check_writable_file", "make_dir", "make_parent_dir", "usage_error",
-           "reject"]
+           "finite_positive_float", "at_least", "writable_dir", "writable_file", "reject",
+           "usage_error", "check_writable_dir", "check_writable_file", "make_dir",
+           "make_parent_dir"]
 
 # The owner and name the checks are called with; cut from their messages (see _reworded).
 _OWNER, _NAME = "minigrad", "the value"
@@ -55,15 +55,6 @@ def _reworded(error: Exception) -> str:
     return str(error).removeprefix(f"{_OWNER}: {_NAME} ")
 
 
-def _checked(check, value, *more):
-    """``check(owner, name, value, *more)`` of minigrad.core.checks, its failure as an argparse
-    error (which argparse prefixes with the argument's name)."""
-    try:
-        return check(_OWNER, _NAME, value, *more)
-    except (TypeError, ValueError) as error:
-        raise argparse.ArgumentTypeError(_reworded(error)) from None
-
-
 def _message(expected: str, got) -> str:
     """"must be <expected>, got <got>", worded by checks.bad_argument."""
     try:
@@ -83,13 +74,17 @@ def usage_error(option: str, expected: str, got) -> UsageError:
 
 
 def _number(text: str, parse, check):
-    """``text`` parsed by ``parse`` (int or float), then checked; a word that is not a number
-    is reported by ``check`` too ("must be an integer, got 'abc'")."""
+    """``text`` parsed by ``parse`` (int or float), then ``check(owner, name, value)`` of
+    minigrad.core.checks; a word that is not a number goes to ``check`` as it is, which says
+    so ("must be a positive integer, got 'abc'"). A failure becomes an argparse error."""
     try:
         value = parse(text)
     except ValueError:
         value = text
-    return _checked(check, value)
+    try:
+        return check(_OWNER, _NAME, value)
+    except (TypeError, ValueError) as error:
+        raise argparse.ArgumentTypeError(_reworded(error)) from None
 
 
 # ----------------------------------------------------------------------------------------------

@@ -34,8 +34,8 @@ def add_arguments(parser) -> None:
                         help="file to write: .svg, .png or .pdf; the .dot source is always "
                              "written next to it (default: out/GRAPH.svg)")
     parser.add_argument("--collapse", nargs="+", default=(), metavar="CLASS",
-                        help="draw every module of these classes (of the graph's modules) as "
-                             "one node, e.g. BatchNorm1d")
+                        help="draw every module of these classes as one node, e.g. BatchNorm1d "
+                             "(each must be the class of a module in the graph)")
     parser.add_argument("--show-data", action="store_true",
                         help="show tensor values (or mean, std and range)")
     parser.add_argument("--no-grad", action="store_true", help="do not show gradients")
