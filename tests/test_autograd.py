@@ -432,7 +432,8 @@ def test_backward_of_a_non_scalar_needs_a_grad():
 @pytest.mark.parametrize("call, error, message", [
     (lambda x: x.reshape(4, 2), ValueError, r"reshape.*\(2, 3\).*\(4, 2\)"),
     (lambda x: x.reshape(-1, -1), ValueError, r"reshape"),
-    (lambda x: x.transpose(0, 0), ValueError, r"transpose.*\(2, 3\)"),
+    (lambda x: x.transpose((0, 0)), ValueError, r"transpose.*\(2, 3\)"),
+    (lambda x: x.transpose(0, 2), IndexError, r"transpose: axis 2 is out of range"),
     (lambda x: x.broadcast_to((3, 3)), ValueError, r"broadcast_to.*\(2, 3\).*\(3, 3\)"),
     (lambda x: x.sum(axis=2), ValueError, r"sum: axis 2.*2 dims"),
     (lambda x: x.mean(axis=(0, -2)), ValueError, r"mean: repeated axis"),

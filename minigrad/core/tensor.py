@@ -411,6 +411,11 @@ class Tensor:
             shape[0], numbers.Integral) else shape)
 
     def transpose(self, *axes):
+        """Two dims, ``t.transpose(0, 1)``, are exchanged, as in PyTorch; a permutation of all
+        dims, ``t.transpose(2, 0, 1)`` or ``t.transpose((2, 0, 1))``, reorders them, as in
+        NumPy; no argument reverses them (``t.T``)."""
+        if len(axes) == 2 and all(isinstance(a, numbers.Integral) for a in axes):
+            return ops.swapaxes(self, *axes)
         if len(axes) == 1 and not isinstance(axes[0], numbers.Integral):
             axes = axes[0]
         return ops.transpose(self, axes if axes != () else None)

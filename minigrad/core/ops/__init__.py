@@ -12,7 +12,8 @@ from .elementwise import (Abs, Add, Cast, Clamp, Div, Exp, Log, Mul, Neg, Pow, R
                           replaced, where)
 from .reduce import Max, Mean, Sum, Var
 from .shape import (BroadcastTo, Concatenate, GetItem, Reshape, ScatterAdd, SetItem, Transpose,
-                    broadcast_to, concatenate, getitem, reshape, setitem, stack, transpose)
+                    broadcast_to, concatenate, getitem, reshape, setitem, stack, swapaxes,
+                    transpose)
 from .linalg import MatMul, matmul
 
 __all__ = ["concatenate", "stack", "where"]

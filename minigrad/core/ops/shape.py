@@ -180,21 +180,14 @@ def _resolve_shape(shape, size):
 
 
 def transpose(x: Tensor, axes) -> Tensor:
-    """``axes`` None reverses the dims; two axes are swapped (PyTorch's transpose(dim0, dim1))
-    unless the tensor is 2-D; otherwise ``axes`` is a permutation of all dims (NumPy's)."""
+    """NumPy's transpose: ``axes`` None reverses the dims, else it is a permutation of them."""
     ndim = x.data.ndim
     if axes is None:
         return Transpose.apply(x, axes=tuple(range(ndim - 1, -1, -1))) if ndim > 1 else x
     if not isinstance(axes, (tuple, list)):
-        bad_argument("transpose", "axes", "None, two axes to swap or a permutation of the dims",
-                     axes, ArgumentTypeError)
+        bad_argument("transpose", "axes", "None or a permutation of the dims", axes,
+                     ArgumentTypeError)
     axes = tuple(integer("transpose", "axes", a) for a in axes)
-    if len(axes) == 2 and ndim != 2:  # PyTorch's transpose(dim0, dim1): swap two axes
-        first, second = normalize_axis(axes[0], ndim, "transpose")[0], normalize_axis(
-            axes[1], ndim, "transpose")[0]
-        order = list(range(ndim))
-        order[first], order[second] = order[second], order[first]
-        axes = tuple(order)
     normalized = [normalize_axis(a, ndim, "transpose")[0] for a in axes] if ndim else []
     if sorted(normalized) != list(range(ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {ndim} dims "
@@ -202,6 +195,17 @@ def transpose(x: Tensor, axes) -> Tensor:
     if tuple(normalized) == tuple(range(ndim)):
         return x
     return Transpose.apply(x, axes=tuple(normalized))
+
+
+def swapaxes(x: Tensor, first, second) -> Tensor:
+    """PyTorch's ``transpose(dim0, dim1)``: exchange two dims (the same dim twice: no change)."""
+    ndim = x.data.ndim
+    first, second = (normalize_axis(integer("transpose", "dim", a), max(ndim, 1), "transpose")
+                     for a in (first, second))
+    order = list(range(ndim))
+    if ndim:
+        order[first[0]], order[second[0]] = order[second[0]], order[first[0]]
+    return transpose(x, tuple(order))
 
 
 def getitem(x: Tensor, index) -> Tensor:
