@@ -24,6 +24,7 @@ import warnings
 
 import numpy as np
 
+from .checks import boolean
 from .dtypes import to_array
 from .hooks import run_hooks
 from .tensor import Tensor, memory_owner
@@ -82,7 +83,7 @@ class set_grad_enabled(no_grad):
     until changed), as a context manager (restored on exit) or as a decorator."""
 
     def __init__(self, mode: bool):
-        self.mode = bool(mode)
+        self.mode = boolean("set_grad_enabled", "mode", mode)
         self.previous = _state.grad_enabled
         _state.grad_enabled = self.mode
 
@@ -135,7 +136,7 @@ class detect_anomaly(contextlib.ContextDecorator):
     Slow: for hunting a NaN, not for training."""
 
     def __init__(self, check_nan: bool = True):
-        self.check_nan = bool(check_nan)
+        self.check_nan = boolean("detect_anomaly", "check_nan", check_nan)
         self.outer = []
 
     def __enter__(self):
@@ -149,7 +150,7 @@ class detect_anomaly(contextlib.ContextDecorator):
 
 
 def set_detect_anomaly(mode: bool) -> None:
-    _state.anomaly = bool(mode)
+    _state.anomaly = boolean("set_detect_anomaly", "mode", mode)
 
 
 _array_backward = True
@@ -290,6 +291,9 @@ def _conform(node, index, tensor, grad, create_graph: bool):
     if (type(grad) is np.ndarray and grad.shape == expected.shape and not create_graph
             and grad.dtype == expected.dtype and not _state.anomaly):
         return grad  # the common case, first order
+    if not isinstance(grad, (np.ndarray, Tensor, int, float, np.generic)):
+        raise TypeError(f"{node.name}.backward returned a {type(grad).__name__} for input "
+                        f"{index}; expected an array or Tensor of shape {tensor.shape} (or None)")
     data = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
     if data.shape != tensor.data.shape:
         raise RuntimeError(f"{node.name}.backward returned a gradient of shape {data.shape} for "
@@ -393,7 +397,9 @@ def _gradients(outputs, inputs, grad_outputs, retain_graph, create_graph) -> tup
     if not outputs.requires_grad:
         raise RuntimeError("grad: the output does not require grad (no input of it does)")
     grad_outputs = seed_gradient(outputs, grad_outputs, "grad")
-    retain_graph = create_graph if retain_graph is None else retain_graph
+    create_graph = boolean("grad", "create_graph", create_graph)
+    retain_graph = create_graph if retain_graph is None else boolean(
+        "grad", "retain_graph", retain_graph)
     if outputs.grad_fn is None:
         return tuple(grad_outputs if t is outputs else None for t in inputs)
     wanted = {id(t): None for t in inputs if t.grad_fn is not None}

@@ -36,12 +36,14 @@ def update(target: Tensor, name: str, recorded, direct, *operands) -> Tensor:
             direct(target.data)
     except RuntimeError:
         raise
-    except (TypeError, ValueError) as error:  # NumPy's words, given the op and the tensor
-        if isinstance(error, TypeError) or "cast" in str(error):
-            raise DTypeError(f"{name}: cannot write the result into a tensor of dtype "
-                             f"{target.dtype} ({error})") from None
-        raise ShapeError(f"{name}: the result does not fit the tensor's shape {target.shape} "
-                         f"({error})") from None
+    except IndexError as error:  # NumPy's words, given the op and the tensor
+        raise IndexError(f"{name}: {error} (a tensor of shape {target.shape})") from None
+    except (TypeError, ValueError) as error:
+        if "broadcast" in str(error):
+            raise ShapeError(f"{name}: the value does not fit the tensor's shape "
+                             f"{target.shape} ({error})") from None
+        raise DTypeError(f"{name}: cannot write the value into a tensor of dtype "
+                         f"{target.dtype} ({error})") from None
     target._versions()[0] += 1
     return target
 

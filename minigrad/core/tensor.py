@@ -125,6 +125,11 @@ class Tensor:
                              f"shape {self.shape}")
         self._grad = value
 
+    def __iter__(self):
+        if self.data.ndim == 0:  # (without this, Python would iterate via __getitem__ forever)
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self.data)))
+
     def __len__(self) -> int:
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -212,8 +217,10 @@ class Tensor:
             raise RuntimeError("backward: this tensor does not require grad and has no grad_fn -- "
                                "no input of the computation had requires_grad=True (or it ran "
                                "under no_grad)")
+        create_graph = checks.boolean("backward", "create_graph", create_graph)
+        retain_graph = create_graph if retain_graph is None else checks.boolean(
+            "backward", "retain_graph", retain_graph)
         gradient = engine.seed_gradient(self, gradient, "backward")
-        retain_graph = create_graph if retain_graph is None else retain_graph
         leaf_grads = engine.backpropagate(self, gradient, create_graph=create_graph,
                                           retain_graph=retain_graph)
         engine.accumulate(leaf_grads, gradient, create_graph)
