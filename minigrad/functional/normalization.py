@@ -7,7 +7,8 @@ import numbers
 import numpy as np
 
 from ..autograd import Function, is_grad_enabled
-from ..core.checks import is_real
+from ..core.checks import bad_argument, positive_int, positive_real, probability
+from ..core.errors import ArgumentTypeError, ShapeError
 from ..core.tensor import Tensor
 from .args import _check_parameters, as_tensor
 
@@ -52,10 +53,9 @@ def _check_batch_norm(x, running_mean, running_var, weight, bias, training, mome
     """Validate everything before anything runs, so a bad call leaves the running stats as
     they were."""
     if x.ndim < 2:
-        raise ValueError(f"batch_norm: expected an input of shape (N, C, ...) with at least 2 "
-                         f"dims, got shape {x.shape}")
+        bad_argument("batch_norm", "the input", "of shape (N, C, ...) with at least 2 dims", x)
     if x.dtype.kind != "f":
-        raise TypeError(f"batch_norm: expected a floating-point input, got {x.dtype}")
+        bad_argument("batch_norm", "the input", "floating point", x.dtype, TypeError)
     channels = x.shape[1]
     _check_parameters("batch_norm", x, (channels,), running_mean=running_mean,
                       running_var=running_var, weight=weight, bias=bias)
@@ -66,13 +66,13 @@ def _check_batch_norm(x, running_mean, running_var, weight, bias, training, mome
                          "so running_mean and running_var are required")
     if training and x.size <= channels:
         raise ValueError(f"Expected more than 1 value per channel when training, got input "
-                         f"size {x.shape}")
-    if not (is_real(momentum) and 0.0 <= momentum <= 1.0):
-        raise ValueError(f"batch_norm: momentum must be a number in [0, 1], got {momentum!r} "
-                         f"(the cumulative average, momentum=None, is a BatchNorm layer option: "
-                         f"it needs the layer's num_batches_tracked)")
-    if not (is_real(eps) and eps >= 0):
-        raise ValueError(f"batch_norm: eps must be a number >= 0, got {eps!r}")
+                         f"size {x.shape}")  # PyTorch's words
+    if momentum is None:  # a layer's option, not the function's
+        bad_argument("batch_norm", "momentum", "a number in [0, 1] (the cumulative average, "
+                     "momentum=None, is a BatchNorm layer option: it needs the layer's "
+                     "num_batches_tracked)", momentum, ArgumentTypeError)
+    probability("batch_norm", "momentum", momentum)
+    positive_real("batch_norm", "eps", eps)
 
 
 def _update_running_stats(running_mean: np.ndarray, running_var: np.ndarray, mean: np.ndarray,
@@ -115,16 +115,33 @@ def batch_norm(x, running_mean: Tensor | None, running_var: Tensor | None,
     return _affine(_normalize(x, mean, var, eps), weight, bias, shape)
 
 
-def _channel_sum(a, b=None):
+# Samples summed in the input's dtype before the float64 total (see _channel_sum).
+_BLOCK = 32
+
+
+def _channel_sum(a, b=None, dtype=None):
     """Sum of ``a`` (or of ``a * b``) over every axis but axis 1, in a shape that broadcasts
-    against ``a``. On Tensors it is a differentiable graph; on NumPy arrays one einsum, which
-    allocates no temporary the size of ``a`` (at large sizes a fresh array costs more than the
-    arithmetic)."""
+    against ``a``. On Tensors it is a differentiable graph. On NumPy arrays it is accurate and
+    fast: einsum adds up each block of 32 samples in ``a``'s dtype (no temporary the size of
+    ``a``: at large sizes a fresh array costs more than the arithmetic), and the block sums,
+    32 times fewer, are totalled in float64. A float32 running sum of thousands of values loses
+    digits; a sum of 32 hardly any, and a float64 pass over all of ``a`` costs 3-4 times a
+    float32 one. The result is in ``dtype`` (default: ``a``'s)."""
     if isinstance(a, Tensor):
         return (a if b is None else a * b).sum(axis=_channel_axes(a.ndim), keepdims=True)
-    axes = list(range(a.ndim))
-    operands = (a, axes) if b is None else (a, axes, b, axes)
-    return np.einsum(*operands, [1]).reshape(_channel_shape(a))
+    samples, channels = a.shape[:2]
+    whole = samples - samples % _BLOCK
+    total = 0.0
+    for start, stop in ((0, whole), (whole, samples)):  # the whole blocks, then the rest
+        if start == stop:
+            continue
+        # (block, sample in block, channel, position): sum over axis 1, then 0 and 3 in float64
+        shape = (-1, min(_BLOCK, stop - start), channels, a.size // (samples * channels))
+        part = a[start:stop].reshape(shape)
+        block_sums = (np.add.reduce(part, axis=1) if b is None else
+                      np.einsum("kbcl,kbcl->kcl", part, b[start:stop].reshape(shape)))
+        total = total + np.add.reduce(block_sums, axis=(0, 2), dtype=np.float64)
+    return total.reshape(_channel_shape(a)).astype(dtype or a.dtype, copy=False)
 
 
 def _batch_norm_grads(grad, x_hat, scale, training: bool):
@@ -166,18 +183,31 @@ class FusedBatchNorm(Function):
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         shape = _channel_shape(x)
         if training:
+            # Var's corrected two-pass formula (see ops.reduce.Var): centre on a first mean,
+            # then float64 sums of the centred values give the mean's error (shift) and the
+            # variance. Only the sums need float64: a first mean in x's dtype is close enough
+            # for float32 to subtract exactly from data near it.
             count = x.size // x.shape[1]
-            # x.mean's own arithmetic (so, the composed graph's numbers) without its Python.
-            mean = np.add.reduce(x, axis=_channel_axes(x.ndim), keepdims=True)
+            mean = np.add.reduce(x, axis=_channel_axes(x.ndim), keepdims=True,
+                                 dtype=np.promote_types(x.dtype, np.float32))
             mean /= count
-            x_hat = x - mean
-            var = _channel_sum(x_hat, x_hat) * (1.0 / count)
+            x_hat = x - mean.astype(x.dtype, copy=False)
+            shift = _channel_sum(x_hat, dtype=np.float64) / count
+            var = np.maximum(_channel_sum(x_hat, x_hat, dtype=np.float64) / count
+                             - shift * shift, 0.0)
+            invstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+            # Subtract the shift too where it is not lost in x_hat's rounding: data far from
+            # zero (1e8 + noise), where it is as large as the spread. Elsewhere a pass saved.
+            if np.abs(shift * invstd).max() > np.finfo(x.dtype).eps:
+                x_hat -= shift.astype(x.dtype)
+            mean = mean + shift
             if running_mean is not None:
                 _update_running_stats(running_mean, running_var, mean, var, count, momentum)
+            mean = mean.astype(x.dtype)
         else:
             mean, var = running_mean.reshape(shape).copy(), running_var.reshape(shape)
             x_hat = x - mean
-        invstd = 1.0 / np.sqrt(var + eps)
+            invstd = 1.0 / np.sqrt(var + eps)
         x_hat *= invstd
         ctx.save_for_backward(x, weight, x_hat, mean, invstd)
         return _affine(x_hat, weight, bias, shape)
@@ -188,9 +218,14 @@ class FusedBatchNorm(Function):
         training = ctx.attrs["training"]
         if is_grad_enabled():  # differentiable: x_hat (and invstd) as functions of x
             if training:
-                mean, var = _moments(x, _channel_axes(x.ndim))
-                invstd = 1.0 / (var + ctx.attrs["eps"]).sqrt()
-            x_hat = (x - mean) * invstd
+                axes = _channel_axes(x.ndim)
+                centred = x - x.mean(axis=axes, keepdims=True)
+                # what the mean's rounding left, as the forward removes it (far from zero)
+                centred = centred - centred.mean(axis=axes, keepdims=True)
+                invstd = 1.0 / (centred.var(axis=axes, keepdims=True) + ctx.attrs["eps"]).sqrt()
+                x_hat = centred * invstd
+            else:
+                x_hat = (x - mean) * invstd
         scale = invstd if weight is None else invstd * weight.reshape(_channel_shape(x))
         grad_x, grad_weight, grad_bias = _batch_norm_grads(grad, x_hat, scale, training)
         return grad_x, grad_weight.reshape(-1), grad_bias.reshape(-1), None, None
@@ -200,17 +235,29 @@ class FusedBatchNorm(Function):
 # LayerNorm and GroupNorm: the same standardization over other axes, no running statistics
 # ----------------------------------------------------------------------------------------------
 
+def normalized_shape_of(owner: str, normalized_shape) -> tuple:
+    """LayerNorm's ``normalized_shape`` as a tuple of positive ints: one int, or a non-empty
+    sequence of them."""
+    shape = ((normalized_shape,) if isinstance(normalized_shape, numbers.Integral)
+             else normalized_shape)
+    if not isinstance(shape, (tuple, list)) or not shape:
+        bad_argument(owner, "normalized_shape", "a positive int or a non-empty tuple of them",
+                     normalized_shape, ArgumentTypeError)
+    return tuple(positive_int(owner, "normalized_shape", n) for n in shape)
+
+
 def layer_norm(x, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
                eps: float = 1e-5) -> Tensor:
     """Normalize each sample over its last ``len(normalized_shape)`` dims (which must equal
     ``normalized_shape``), then scale and shift elementwise by ``weight`` and ``bias``."""
     x = as_tensor(x)
-    normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, numbers.Integral)
-                        else tuple(normalized_shape))
+    normalized_shape = normalized_shape_of("layer_norm", normalized_shape)
+    eps = positive_real("layer_norm", "eps", eps)
     k = len(normalized_shape)
-    if k == 0 or x.ndim < k or x.shape[x.ndim - k:] != normalized_shape:
-        raise ValueError(f"layer_norm: expected an input whose last {k} dims are "
-                         f"{normalized_shape}, got shape {x.shape}")
+    if x.ndim < k or x.shape[x.ndim - k:] != normalized_shape:
+        dims = ", ".join(map(str, normalized_shape))
+        bad_argument("layer_norm", "the input", f"of shape (*, {dims}) (its last {k} dims "
+                     f"normalized_shape)", x, ShapeError)
     _check_parameters("layer_norm", x, normalized_shape, weight=weight, bias=bias)
     mean, var = _moments(x, tuple(range(x.ndim - k, x.ndim)))
     return _affine(_normalize(x, mean, var, eps), weight, bias, normalized_shape)
@@ -220,11 +267,14 @@ def group_norm(x, num_groups: int, weight: Tensor | None = None, bias: Tensor | 
                eps: float = 1e-5) -> Tensor:
     """Split the C channels of ``x`` (N, C, ...) into ``num_groups`` groups, normalize each
     sample's group over its channels and positions, then scale and shift per channel. Batch
-    size plays no part -- the point of GroupNorm."""
+    size plays no part -- the point of GroupNorm. A group of one value normalizes to 0, as in
+    PyTorch (no running statistics to divide by n - 1, unlike BatchNorm)."""
     x = as_tensor(x)
-    if x.ndim < 2 or num_groups < 1 or x.shape[1] % num_groups:
-        raise ValueError(f"group_norm: expected an input (N, C, ...) with C divisible by "
-                         f"num_groups={num_groups}, got shape {x.shape}")
+    num_groups = positive_int("group_norm", "num_groups", num_groups)
+    eps = positive_real("group_norm", "eps", eps)
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        bad_argument("group_norm", "the input", f"of shape (N, C, ...) with C divisible by "
+                     f"num_groups={num_groups}", x, ShapeError)
     _check_parameters("group_norm", x, (x.shape[1],), weight=weight, bias=bias)
     groups = x.reshape(x.shape[0], num_groups, -1)
     mean, var = _moments(groups, (2,))

@@ -7,13 +7,13 @@ sample's group of channels (GroupNorm). Only BatchNorm needs running statistics 
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .. import functional as F
-from ..core.checks import positive_int
+from ..core.checks import bad_argument, positive_int, positive_real, probability
+from ..core.errors import ShapeError
 from ..core.tensor import Tensor, resolve_dtype
+from ..functional.normalization import normalized_shape_of
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
@@ -38,12 +38,9 @@ class _BatchNorm(Module):
         super().__init__()
         name = type(self).__name__
         self.num_features = positive_int(name, "num_features", num_features)
-        if momentum is not None and not (isinstance(momentum, numbers.Real)
-                                         and 0.0 <= momentum <= 1.0):
-            raise ValueError(f"{name}: momentum must be in [0, 1] or None (cumulative average), "
-                             f"got {momentum!r}")
-        self.eps = eps
-        self.momentum = momentum
+        self.eps = positive_real(name, "eps", eps)
+        # None: the cumulative average of all batches so far
+        self.momentum = None if momentum is None else probability(name, "momentum", momentum)
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         self.fused = bool(fused)
@@ -66,9 +63,10 @@ class _BatchNorm(Module):
     def forward(self, x):
         x = F.as_tensor(x)
         if x.ndim not in self.ranks or x.shape[1] != self.num_features:
-            raise ValueError(f"{type(self).__name__}({self.num_features}): expected an input "
-                             f"of shape {self.layout} with C={self.num_features}, got shape "
-                             f"{x.shape}")
+            # PyTorch's classes: ValueError for the number of dims, RuntimeError for C
+            bad_argument(f"{type(self).__name__}({self.num_features})", "the input",
+                         f"of shape {self.layout} with C={self.num_features}", x,
+                         ValueError if x.ndim not in self.ranks else ShapeError)
         update = self.training and self.track_running_stats
         momentum = self.momentum
         if momentum is None:  # the cumulative average: this batch weighs 1 / (batches so far)
@@ -110,10 +108,8 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  *, dtype=None):
         super().__init__()
-        self.normalized_shape = ((normalized_shape,)
-                                 if isinstance(normalized_shape, numbers.Integral)
-                                 else tuple(normalized_shape))
-        self.eps = eps
+        self.normalized_shape = normalized_shape_of("LayerNorm", normalized_shape)
+        self.eps = positive_real("LayerNorm", "eps", eps)
         self.elementwise_affine = bool(elementwise_affine)
         _affine_parameters(self, self.normalized_shape, elementwise_affine, dtype)
 
@@ -135,17 +131,17 @@ class GroupNorm(Module):
         self.num_groups = positive_int("GroupNorm", "num_groups", num_groups)
         self.num_channels = positive_int("GroupNorm", "num_channels", num_channels)
         if num_channels % num_groups:
-            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
-                             f"num_groups ({num_groups})")
-        self.eps = eps
+            bad_argument("GroupNorm", "num_channels", f"divisible by num_groups={num_groups}",
+                         num_channels)
+        self.eps = positive_real("GroupNorm", "eps", eps)
         self.affine = bool(affine)
         _affine_parameters(self, (num_channels,), affine, dtype)
 
     def forward(self, x):
         x = F.as_tensor(x)
-        if x.ndim < 2 or x.shape[1] != self.num_channels:
-            raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}): expected an "
-                             f"input of shape (N, {self.num_channels}, ...), got shape {x.shape}")
+        if x.ndim < 2 or x.shape[1] != self.num_channels:  # (PyTorch: RuntimeError)
+            bad_argument(f"GroupNorm({self.num_groups}, {self.num_channels})", "the input",
+                         f"of shape (N, {self.num_channels}, ...)", x, ShapeError)
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):

@@ -6,6 +6,8 @@ import numbers
 import numpy as np
 
 from .. import engine
+from ..checks import bad_argument
+from ..errors import ArgumentTypeError
 from ..function import Function
 from ..tensor import Tensor, as_array
 from .args import broadcast_shape, operand
@@ -91,19 +93,28 @@ class Pow(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        # PyTorch's pow backward, zeros included. Where a zero is chosen, the other branch is
+        # computed on a harmless value (exponent 1, log of 1), so no inf or nan is made there
+        # that a second derivative would multiply by zero into nan.
         base, exponent, out = ctx.saved_tensors
         need_base, need_exponent = ctx.needs_input_grad
         grad_base = grad_exponent = None
-        if need_base:
-            # d/dbase = exponent * base^(exponent - 1), and 0 where exponent is 0: x**0 is
-            # constant, even at x = 0 (where 0 * 0**-1 would be nan).
-            grad_base = grad * exponent * base ** (exponent - 1)
-            if not (isinstance(exponent, numbers.Number) and exponent != 0):
-                grad_base = Where.apply(as_array(exponent) != 0, grad_base, 0.0)
-        if need_exponent:
-            # d/dexponent = base^exponent * log(base), and 0 where base is 0 (PyTorch's
-            # convention: 0 ** y is 0 for every y > 0, flat in y).
-            grad_exponent = Where.apply(as_array(base) != 0, grad * out * Log.apply(base), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 is inf, as in PyTorch
+            if need_base:
+                # d/dbase = exponent * base^(exponent - 1), and 0 where exponent is 0: x**0 is
+                # constant, even at x = 0 (where 0 * 0**-1 would be nan).
+                if isinstance(exponent, numbers.Number):
+                    grad_base = (grad * exponent * base ** (exponent - 1) if exponent != 0
+                                 else grad * 0.0)
+                else:
+                    constant = as_array(exponent) == 0
+                    power = Where.apply(constant, 1.0, exponent - 1)
+                    grad_base = Where.apply(constant, 0.0, grad * exponent * base ** power)
+            if need_exponent:
+                # d/dexponent = base^exponent * log(base), and 0 where base is 0 and the
+                # exponent >= 0 (PyTorch's convention: 0 ** y is 0 for every y > 0, flat in y)
+                flat = (as_array(base) == 0) & (as_array(exponent) >= 0)
+                grad_exponent = grad * out * Log.apply(Where.apply(flat, 1.0, base))
         return grad_base, grad_exponent
 
 
@@ -333,15 +344,27 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:
                        high=None if max is None else float(max))
 
 
+def _numbers(name: str, value, kinds: str, expected: str) -> np.ndarray:
+    """``value`` as an array for ``where``'s argument ``name``, or an ArgumentTypeError naming
+    it: strings, None, objects and ragged lists are not numbers."""
+    try:
+        array = np.asarray(as_array(value))
+    except (TypeError, ValueError):  # a ragged list
+        array = None
+    if array is None or array.dtype.kind not in kinds:
+        bad_argument("where", name, expected, value, ArgumentTypeError)
+    return array
+
+
 def where(condition, a, b) -> Tensor:
-    """Elementwise ``a`` where ``condition`` holds, else ``b`` (like ``np.where``)."""
-    if condition is None:
-        raise TypeError("where: condition must be a boolean tensor or array, got None")
-    condition = np.asarray(as_array(condition))
-    if condition.dtype.kind not in "biuf":
-        raise TypeError(f"where: condition must be boolean (or numbers), got dtype "
-                        f"{condition.dtype}")
-    condition = condition.astype(bool, copy=False)
+    """Elementwise ``a`` where ``condition`` holds, else ``b`` (like ``np.where``). The
+    condition is booleans (numbers count as ``!= 0``); ``a`` and ``b`` are numbers, arrays or
+    tensors; the three broadcast together."""
+    condition = _numbers("condition", condition, "biuf",
+                         "a boolean tensor or array (or numbers)").astype(bool, copy=False)
+    for name, value in (("a", a), ("b", b)):
+        if not isinstance(value, (Tensor, numbers.Number)):
+            _numbers(name, value, "biufc", "a number, an array of numbers or a tensor")
     like = a if isinstance(a, Tensor) else b
     a, b = operand(a, like), operand(b, like)
     shapes = [condition.shape] + [t.shape for t in (a, b) if isinstance(t, Tensor)]

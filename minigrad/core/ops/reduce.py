@@ -4,15 +4,28 @@ Each backward puts the reduced axes back and broadcasts the gradient to the inpu
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
+from ..checks import bad_argument, boolean, non_negative_int
 from ..function import Function
 from ..tensor import Tensor
 
 
 def _reduced_count(shape, axis) -> int:
     return math.prod(shape) if axis is None else math.prod(shape[a] for a in axis)
+
+
+def _accumulator(dtype):
+    """The dtype a sum of ``dtype`` values runs in: float64 (complex128), so float32 data far
+    from zero (1e8 + noise) keeps its digits; PyTorch accumulates float32 in double too."""
+    return np.complex128 if dtype.kind == "c" else np.float64
+
+
+def _result_dtype(dtype):
+    """A mean or variance keeps a floating dtype; integers give float64, as in NumPy."""
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
 
 
 def _expand(grad, shape, axis, keepdims):
@@ -30,6 +43,7 @@ class Sum(Function):
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
+        boolean("sum", "keepdims", keepdims)
         ctx.input_shape = x.shape
         return x.sum(axis=axis, keepdims=keepdims)
 
@@ -43,8 +57,11 @@ class Mean(Function):
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
+        boolean("mean", "keepdims", keepdims)
         ctx.input_shape = x.shape
-        return x.mean(axis=axis, keepdims=keepdims)
+        total = x.sum(axis=axis, keepdims=keepdims, dtype=_accumulator(x.dtype))
+        with np.errstate(invalid="ignore"):  # the mean of no values is nan, as in PyTorch
+            return (total / _reduced_count(x.shape, axis)).astype(_result_dtype(x.dtype))
 
     @staticmethod
     def backward(ctx, grad):
@@ -54,25 +71,48 @@ class Mean(Function):
 
 
 class Var(Function):
-    """Variance, two-pass (mean first, then squared deviations) as in ``np.var``, so data far
-    from zero (1e8 + noise) keeps its precision."""
+    """Variance, as the corrected two-pass formula with float64 sums:
+
+        mean = sum(x) / n;  d = x - mean;  var = (sum(d**2) - sum(d)**2 / n) / (n - ddof)
+
+    ``d`` is computed in the input's dtype: where x and its mean are close, float32 subtracts
+    them exactly. The mean itself is rounded to float32 there (to a multiple of 8 at 1e8), and
+    ``sum(d)**2 / n`` removes exactly what that rounding adds to ``sum(d**2)``."""
 
     category, runs_on_arrays = "reduction", True
 
     @staticmethod
     def forward(ctx, x, axis, keepdims, ddof):
+        boolean("var", "keepdims", keepdims)
+        non_negative_int("var", "ddof", ddof)
         ctx.save_for_backward(x)
-        return x.var(axis=axis, keepdims=keepdims, ddof=ddof)
+        count = _reduced_count(x.shape, axis)
+        if count - ddof <= 0:  # NumPy and PyTorch warn too
+            warnings.warn(f"var: degrees of freedom <= 0 (ddof={ddof} with {count} values per "
+                          f"result): the variance is inf or nan", RuntimeWarning, stacklevel=3)
+        dtype, accumulator = _result_dtype(x.dtype), _accumulator(x.dtype)
+        # n - ddof <= 0 gives inf (or nan for 0 / 0), as in PyTorch: no exception
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = x.sum(axis=axis, keepdims=True, dtype=accumulator) / count
+            centred = x - mean.astype(dtype)
+            shift = centred.sum(axis=axis, keepdims=keepdims, dtype=accumulator)
+            squares = np.abs(centred) ** 2 if x.dtype.kind == "c" else centred * centred
+            sum_sq = squares.sum(axis=axis, keepdims=keepdims, dtype=accumulator)
+            var = (sum_sq - np.abs(shift) ** 2 / count) / max(count - ddof, 0)
+        return np.maximum(var, 0.0).astype(dtype)  # (rounding must not make it negative)
 
     @staticmethod
     def backward(ctx, grad):
         # d var / dx = 2 (x - mean) / (n - ddof)
         (x,) = ctx.saved_tensors
         axis, keepdims, ddof = ctx.attrs["axis"], ctx.attrs["keepdims"], ctx.attrs["ddof"]
-        centered = x - x.mean(axis=axis, keepdims=True)
+        centred = x - Mean.apply(x, axis=axis, keepdims=True)
+        # Far from zero the mean rounds to the dtype's spacing (8 at 1e8 in float32), an error
+        # as large as the spread; the centred values' own mean is that error, known exactly.
+        centred = centred - Mean.apply(centred, axis=axis, keepdims=True)
         dof = _reduced_count(x.shape, axis) - ddof
-        scale = 2.0 / dof if dof > 0 else math.nan  # as NumPy's forward: nan, not an exception
-        return centered * _expand(grad * scale, x.shape, axis, keepdims)
+        scale = 2.0 / dof if dof > 0 else math.nan  # no degrees of freedom: nan, not an error
+        return centred * _expand(grad * scale, x.shape, axis, keepdims)
 
 
 class Max(Function):
@@ -95,6 +135,15 @@ class Max(Function):
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
+        boolean("max", "keepdims", keepdims)
+        if x.size == 0:  # no maximum to take: PyTorch's error classes for the two cases
+            if axis is None:
+                bad_argument("max", "the input", "non-empty, or reduced along a dim of "
+                             "non-zero size (give axis)", x, RuntimeError)
+            for a in axis:
+                if x.shape[a] == 0:
+                    bad_argument("max", f"dim {a} of the input", "of non-zero size to reduce "
+                                 "along it", x, IndexError)
         out = x.max(axis=axis, keepdims=True)
         if ctx.recording:
             is_max = (x == out).astype(x.dtype)
