@@ -61,12 +61,11 @@ def check_settings(owner: str, *, eps, atol, rtol, fast_mode) -> dict:
     ``eps`` must be a positive finite step (0 divides by zero and makes every element look
     wrong). ``atol`` and ``rtol`` must be finite and >= 0: a negative tolerance fails every
     element; PyTorch raises RuntimeError for it, hence ``GradcheckArgumentError`` (RuntimeError
-    and ValueError). ``fast_mode`` is True or False (a module check also allows None)."""
+    and ValueError). ``fast_mode`` is True or False."""
     eps = positive_real(owner, "eps", eps)
     atol, rtol = (tolerance(owner, name, value) for name, value in (("atol", atol),
                                                                      ("rtol", rtol)))
-    if fast_mode is not None:
-        fast_mode = boolean(owner, "fast_mode", fast_mode)
+    fast_mode = boolean(owner, "fast_mode", fast_mode)
     return dict(eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode)
 
 

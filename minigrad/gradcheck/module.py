@@ -47,7 +47,9 @@ def gradcheck_module(model, loss_fn=None, *batch, eps: float = 1e-6, atol: float
                      ArgumentTypeError)
     if loss_fn is not None and not batch:
         bad_argument(owner, "batch", "at least the model's input when loss_fn is given", batch)
-    settings = check_settings(owner, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode)
+    # (None, "pick by size", is decided below, once the parameters are known)
+    settings = check_settings(owner, eps=eps, atol=atol, rtol=rtol,
+                              fast_mode=False if fast_mode is None else fast_mode)
     locate = boolean(owner, "locate", locate)
     raise_exception = boolean(owner, "raise_exception", raise_exception)
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
@@ -56,7 +58,7 @@ def gradcheck_module(model, loss_fn=None, *batch, eps: float = 1e-6, atol: float
     if not named:
         raise ValueError(f"gradcheck_module: {type(model).__name__} has no parameter that "
                          f"requires grad, and no batch tensor requires grad")
-    if settings["fast_mode"] is None:
+    if fast_mode is None:
         settings["fast_mode"] = sum(t.size for _, t in named) > FAST_MODE_ABOVE
 
     def loss(*_):  # reads the (perturbed) parameters through the model itself

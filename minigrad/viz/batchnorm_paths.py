@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import ops
-from .trace import outgoing_gradients
+from ..core.checks import bad_argument, integer, non_negative_real
+from ..core.errors import ArgumentTypeError, AxisError, ShapeError
+from .trace import outgoing_gradients, require_tensor
 
 __all__ = ["BatchNormPaths", "batchnorm_paths", "batchnorm_invariants", "autograd_paths"]
 
@@ -52,23 +54,46 @@ class _Statistics:
     axis: tuple
 
 
-def _statistics(x, grad_y, weight, eps, axis) -> _Statistics:
-    x = np.asarray(x)
-    grad_y = np.asarray(grad_y)
+def _numbers(owner: str, name: str, value) -> np.ndarray:
+    """``value`` as a floating array (integers become float64), or a TypeError naming it
+    (strings, objects, None)."""
+    array = np.asarray(getattr(value, "data", value))
+    if array.dtype.kind not in "biuf":
+        bad_argument(owner, name, "an array of numbers", value, ArgumentTypeError)
+    return array if array.dtype.kind == "f" else array.astype(np.float64)
+
+
+def _statistics(x, grad_y, weight, eps, axis, owner="batchnorm_paths") -> _Statistics:
+    x = _numbers(owner, "x", x)
+    grad_y = _numbers(owner, "grad_y", grad_y)
+    eps = non_negative_real(owner, "eps", eps)
     if grad_y.shape != x.shape:
-        raise ValueError(f"batchnorm_paths: grad_y has shape {grad_y.shape}, x has shape "
+        raise ShapeError(f"{owner}: grad_y has shape {grad_y.shape}, x has shape "
                          f"{x.shape}; expected the same shape")
     if x.ndim < 2 and axis is None:
-        raise ValueError(f"batchnorm_paths: x of shape {x.shape} has no channel axis 1; "
+        raise ShapeError(f"{owner}: x of shape {x.shape} has no channel axis 1; "
                          f"expected (N, C, ...) or pass axis=")
-    axis = tuple(a for a in range(x.ndim) if a != 1) if axis is None else tuple(np.atleast_1d(axis))
+    if axis is None:
+        axis = tuple(a for a in range(x.ndim) if a != 1)
+    else:
+        axis = tuple(integer(owner, "axis", a) for a in
+                     (axis if isinstance(axis, (tuple, list)) else (axis,)))
+        for a in axis:
+            if not -x.ndim <= a < x.ndim:
+                raise AxisError(f"{owner}: axis {a} is out of range for x of shape {x.shape} "
+                                f"({x.ndim} dims)")
+        axis = tuple(a % x.ndim for a in axis)
     mean = x.mean(axis=axis, keepdims=True)
     var = x.var(axis=axis, keepdims=True)
     inv_std = 1.0 / np.sqrt(var + eps)
     x_hat = (x - mean) * inv_std
     g = grad_y
     if weight is not None:  # per channel: shaped like the statistics, 1 along the reduced axes
-        g = grad_y * np.asarray(weight).reshape(var.shape)
+        weight = _numbers(owner, "weight", weight)
+        if weight.size != var.size:
+            raise ShapeError(f"{owner}: weight has shape {weight.shape}, expected one value per "
+                             f"channel ({var.size}) for x of shape {x.shape}")
+        g = grad_y * weight.reshape(var.shape)
     return _Statistics(x_hat, inv_std, var, g, axis)
 
 
@@ -91,8 +116,11 @@ def batchnorm_invariants(dx, x, grad_y, weight=None, eps: float = 1e-5, axis=Non
     """Per channel: ``sum`` of dx over the batch (exactly 0 in exact arithmetic),
     ``dot_x_hat`` = sum of dx * x_hat, and ``expected_dot_x_hat`` = its exact value,
     eps / (var + eps) * sum(g * x_hat) / s. Each is a 1-D array over the channels."""
-    st = _statistics(x, grad_y, weight, eps, axis)
-    dx = np.asarray(dx)
+    st = _statistics(x, grad_y, weight, eps, axis, owner="batchnorm_invariants")
+    dx = _numbers("batchnorm_invariants", "dx", dx)
+    if dx.shape != st.g.shape:
+        raise ShapeError(f"batchnorm_invariants: dx has shape {dx.shape}, x has shape "
+                         f"{st.g.shape}; expected the same shape")
 
     def per_channel(values):
         return values.sum(axis=st.axis).ravel()
@@ -110,6 +138,8 @@ def autograd_paths(root, x, grad_output=None) -> tuple:
 
     Returns ``(BatchNormPaths, {path: op node})``; the nodes can be passed to ``draw_graph``'s
     ``routes``. Raises ValueError if ``x`` does not feed exactly those three ops."""
+    require_tensor("autograd_paths", "root", root)
+    require_tensor("autograd_paths", "x", x)
     found: dict = {}
     for node, grad in outgoing_gradients(root, x, grad_output):
         path = ("through_mean" if isinstance(node, ops.Mean) else
