@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from .errors import ArgumentTypeError
+from .errors import ArgumentTypeError, DTypeError
 
 
 def bad_argument(owner: str, name: str, expected: str, got, error=ValueError, detail=""):
@@ -138,5 +138,8 @@ def dtype(owner: str, name: str, value, kinds: str = "biufc"):
     if result is None or result.kind not in kinds:
         expected = ("a floating-point dtype (np.float32 or np.float64)" if kinds == "f"
                     else "a numeric dtype (np.float64, np.float32, np.int64, ...)")
-        bad_argument(owner, name, expected, value, ArgumentTypeError)
+        # A real dtype of the wrong kind is what PyTorch calls a RuntimeError ("Only Tensors of
+        # floating point dtype can require gradients"); DTypeError is that and a TypeError.
+        bad_argument(owner, name, expected, value,
+                     ArgumentTypeError if result is None else DTypeError)
     return result
