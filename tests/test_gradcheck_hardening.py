@@ -1,5 +1,7 @@
 """gradcheck and its relatives check their own arguments before any work, and say what is wrong
 with the inputs: NaN/inf in an input, a function that is not finite at the inputs."""
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -313,3 +315,18 @@ def test_random_bad_arguments_raise_only_clear_errors(data, check):
     assert message.startswith(f"{check}: ")
     assert any(message.startswith(f"{check}: {name} must be ") for name in names), message
     assert fn.calls == 0
+
+
+@pytest.mark.parametrize("fast_mode", [False, True])
+def test_a_function_not_finite_within_eps_is_reported_at_that_element(fast_mode):
+    # sqrt is finite at 1e-7 but not at 1e-7 - eps: the NaN element must head the report.
+    with np.errstate(invalid="ignore"):
+        result = mg.check_gradients(lambda t: t.sqrt(), leaf([2.0, 1e-7, 3.0]),
+                                    fast_mode=fast_mode)
+    (failure,) = result.failures
+    assert failure.max_rel_error == np.inf
+    where = "" if fast_mode else r" at index \(1,\)"
+    assert re.search(rf"the numeric gradient is not finite{where}: fn is not finite within eps",
+                     failure.diagnosis)
+    if not fast_mode:
+        assert failure.failing == 1 and failure.worst[0].index == (1,)

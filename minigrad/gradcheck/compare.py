@@ -25,9 +25,13 @@ def within(analytic, numeric, atol: float, rtol: float):
 def compare_elementwise(analytic, numeric, *, output, input, atol, rtol, rng) -> Comparison:
     """Full mode: every element of ``analytic`` against ``numeric``."""
     bad = ~within(analytic, numeric, atol, rtol)
+    # A NaN (fn not finite within eps of the input, or a backward that divides by zero) is as
+    # wrong as an element can be: it must head the list, not sort last.
     rel = relative_error(analytic, numeric, floor=atol)
     # Order by how far past its tolerance each element is, so the worst offender comes first.
-    excess = np.abs(analytic - numeric) / (atol + rtol * np.abs(numeric))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        excess = np.abs(analytic - numeric) / (atol + rtol * np.abs(numeric))
+    excess = np.nan_to_num(excess, nan=np.inf)
     failing = int(bad.sum())
     worst = [_element(analytic, numeric, np.unravel_index(i, analytic.shape))
              for i in np.argsort(-excess, axis=None)[:failing][:8]]
@@ -35,8 +39,9 @@ def compare_elementwise(analytic, numeric, *, output, input, atol, rtol, rng) ->
                             max_rel_error=float(rel.max(initial=0.0)), worst=worst,
                             failing=failing)
     if not comparison.ok:
-        comparison.diagnosis = diagnose(analytic, lambda w: float(np.vdot(numeric, w)),
-                                        atol=atol, rtol=rtol, rng=rng, bad=bad)
+        comparison.diagnosis = not_finite(analytic, numeric) or diagnose(
+            analytic, lambda w: float(np.vdot(numeric, w)), atol=atol, rtol=rtol, rng=rng,
+            bad=bad)
     return comparison
 
 
@@ -52,9 +57,27 @@ def compare_directional(analytic, probe, direction, numeric, *, output, input, a
                             max_rel_error=float(relative_error(value, numeric, floor=atol)),
                             directional=(value, float(numeric)))
     if not comparison.ok:
-        comparison.worst = [bisect(analytic, probe, direction)]
-        comparison.diagnosis = diagnose(analytic, probe, atol=atol, rtol=rtol, rng=rng)
+        comparison.diagnosis = not_finite(analytic, numeric)
+        if comparison.diagnosis is None:  # bisection and the guesses need finite numbers
+            comparison.worst = [bisect(analytic, probe, direction)]
+            comparison.diagnosis = diagnose(analytic, probe, atol=atol, rtol=rtol, rng=rng)
     return comparison
+
+
+def not_finite(analytic, numeric) -> str | None:
+    """Say so when either gradient holds NaN or inf: no comparison means anything there."""
+    for name, values, why in (
+            ("numeric", numeric, "fn is not finite within eps of the inputs (the edge of its "
+                                 "domain, e.g. sqrt or log near 0): move the inputs away from "
+                                 "it"),
+            ("analytic", analytic, "the backward divides by zero or overflows at these inputs")):
+        values = np.asarray(values, dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            where = f" at index {tuple(int(i) for i in np.argwhere(bad)[0])}" if values.ndim \
+                else ""
+            return f"the {name} gradient is not finite{where}: {why}"
+    return None
 
 
 def _element(analytic, numeric, index) -> Element:

@@ -17,10 +17,15 @@ def relative_error(analytic, numeric, floor: float = 0.0):
     """|a - n| / max(|a|, |n|) (CS231n's relative error), and 0 where both are 0.
 
     With ``floor`` (the check's atol) the scale is at least ``floor``: the summary of a check
-    uses that, so round-off on a gradient that is truly zero does not read as a 100% error."""
+    uses that, so round-off on a gradient that is truly zero does not read as a 100% error.
+    Where either side is NaN the error is inf."""
+    with np.errstate(invalid="ignore"):  # inf - inf
+        difference = np.abs(np.subtract(analytic, numeric, dtype=np.float64))
     scale = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), floor)
-    return np.divide(np.abs(analytic - numeric), scale, out=np.zeros_like(scale, dtype=float),
-                     where=scale > 0)
+    ratio = np.divide(difference, scale, out=np.zeros_like(scale, dtype=float),
+                      where=scale > 0)
+    # NaN on either side (a non-finite gradient) is an infinite error, never a zero one.
+    return np.where(np.isnan(difference), np.inf, ratio)
 
 
 class GradcheckError(RuntimeError):
