@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import minigrad as mg
-from minigrad.core.errors import ArgumentTypeError
 from minigrad.gradcheck import GradcheckArgumentError, gradcheck_module, locate_bad_gradient
 from minigrad.gradcheck.suite import check_all, display_name
 
