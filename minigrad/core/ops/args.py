@@ -8,12 +8,14 @@ import numbers
 import numpy as np
 
 from ..checks import ArgumentTypeError, bad_argument
-from ..errors import AxisError, ShapeError
+from ..dtypes import to_array
+from ..errors import AxisError, DTypeError, ShapeError
 from ..tensor import Tensor, as_array
 
 
-def operand(value, like):
-    """Make ``value`` an operand for an op with ``like``, without changing ``like``'s dtype.
+def operand(value, like, op_name: str = "op"):
+    """Make ``value`` an operand for the op ``op_name`` with ``like``, without changing
+    ``like``'s dtype.
 
     Python and NumPy scalars become Python numbers (NumPy keeps an array's dtype for those).
     Constants -- arrays, lists, integer tensors -- take ``like``'s float dtype, as in PyTorch:
@@ -22,14 +24,12 @@ def operand(value, like):
         value = value.item()
     if isinstance(value, numbers.Number):
         if isinstance(value, complex) and not np.iscomplexobj(as_array(like)):
-            raise TypeError("cannot combine a real tensor with a complex number")
+            raise DTypeError(f"{op_name}: cannot combine a real tensor with a complex number "
+                             f"({value!r})")
         return value
     if isinstance(value, Tensor) and (value.requires_grad or value.dtype.kind not in "iub"):
         return value
-    array = np.asarray(as_array(value))
-    if array.dtype.kind not in "biufc":
-        raise TypeError(f"cannot combine a tensor with {type(value).__name__} "
-                        f"(dtype {array.dtype}); expected numbers, arrays or tensors")
+    array = to_array(as_array(value), None, op_name)  # a clear error for strings, ragged lists
     if isinstance(like, Tensor) and like.dtype.kind == "f" and array.dtype.kind in "biuf":
         array = array.astype(like.dtype, copy=False)
     return Tensor._make(array, False, None)

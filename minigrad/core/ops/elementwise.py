@@ -303,15 +303,16 @@ class Cast(Function):
 def binary(op, a, b) -> Tensor:
     """``op`` applied to two operands, each broadcast explicitly (a BroadcastTo node) when it
     needs a gradient and has not the result's shape."""
+    name = op.__name__.lower()
     if not isinstance(a, Tensor):
-        a = operand(a, b)
+        a = operand(a, b, name)
     elif not isinstance(b, Tensor):
-        b = operand(b, a)
+        b = operand(b, a, name)
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         if a.data.dtype is not b.data.dtype:
-            a, b = operand(a, b), operand(b, a)
+            a, b = operand(a, b, name), operand(b, a, name)
         if a.data.shape != b.data.shape:
-            a, b = _broadcast_operands(op.__name__.lower(), a, b)
+            a, b = _broadcast_operands(name, a, b)
     return op.apply(a, b)
 
 
@@ -366,7 +367,7 @@ def where(condition, a, b) -> Tensor:
         if not isinstance(value, (Tensor, numbers.Number)):
             _numbers(name, value, "biufc", "a number, an array of numbers or a tensor")
     like = a if isinstance(a, Tensor) else b
-    a, b = operand(a, like), operand(b, like)
+    a, b = operand(a, like, "where"), operand(b, like, "where")
     shapes = [condition.shape] + [t.shape for t in (a, b) if isinstance(t, Tensor)]
     shape = broadcast_shape("where", *shapes)
     if engine.is_grad_enabled():

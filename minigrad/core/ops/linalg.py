@@ -37,7 +37,7 @@ def _swap_last(x):
 
 
 def matmul(a, b) -> Tensor:
-    a, b = operand(a, b), operand(b, a)
+    a, b = operand(a, b, "matmul"), operand(b, a, "matmul")
     if np.ndim(a) == 0 or np.ndim(b) == 0:  # (operand leaves Python numbers as they are)
         raise ShapeError(f"matmul: both operands need at least 1 dim, got shapes "
                          f"{np.shape(a)} and {np.shape(b)} (use * to multiply by a scalar)")

@@ -7,6 +7,7 @@ import numbers
 
 import numpy as np
 
+from ..dtypes import to_array
 from ..errors import ShapeError
 from ..function import Function
 from ..tensor import Tensor, as_array
@@ -220,7 +221,7 @@ def getitem(x: Tensor, index) -> Tensor:
 def setitem(x: Tensor, index, value) -> Tensor:
     """The out-of-place ``x[index] = value`` (see SetItem)."""
     region = np.empty(x.shape, dtype=bool)[index].shape
-    value = operand(value, x)
+    value = operand(value, x, "setitem")
     if not isinstance(value, Tensor):
         value = Tensor._make(np.asarray(value, dtype=x.dtype), False, None)
     if value.dtype != x.dtype:
@@ -243,7 +244,7 @@ def _join_operands(op_name: str, tensors) -> list:
         raise ValueError(f"{op_name}: need at least one tensor")
     like = next((t for t in tensors if isinstance(t, Tensor) and t.dtype.kind == "f"), None)
     return [t if isinstance(t, Tensor) and t.dtype.kind == "f" else
-            Tensor(operand(np.asarray(as_array(t)), like)) for t in tensors]
+            operand(to_array(as_array(t), None, op_name), like, op_name) for t in tensors]
 
 
 def concatenate(tensors, axis: int = 0) -> Tensor:
