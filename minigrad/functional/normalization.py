@@ -119,16 +119,20 @@ def batch_norm(x, running_mean: Tensor | None, running_var: Tensor | None,
 _BLOCK = 32
 
 
-def _channel_sum(a, b=None, dtype=None):
+def _channel_sum(a, b=None, accurate: bool = False):
     """Sum of ``a`` (or of ``a * b``) over every axis but axis 1, in a shape that broadcasts
-    against ``a``. On Tensors it is a differentiable graph. On NumPy arrays it is accurate and
-    fast: einsum adds up each block of 32 samples in ``a``'s dtype (no temporary the size of
-    ``a``: at large sizes a fresh array costs more than the arithmetic), and the block sums,
-    32 times fewer, are totalled in float64. A float32 running sum of thousands of values loses
-    digits; a sum of 32 hardly any, and a float64 pass over all of ``a`` costs 3-4 times a
-    float32 one. The result is in ``dtype`` (default: ``a``'s)."""
+    against ``a``. On Tensors it is a differentiable graph. On NumPy arrays one einsum, which
+    allocates no temporary the size of ``a`` (at large sizes a fresh array costs more than the
+    arithmetic); ``accurate=True`` gives float64 sums at float32 speed: einsum adds up each
+    block of 32 samples in ``a``'s dtype and the block sums, 32 times fewer, are totalled in
+    float64. (A float32 running sum of thousands of values loses digits, a sum of 32 hardly any;
+    a float64 pass over all of ``a`` costs 3-4 times a float32 one.)"""
     if isinstance(a, Tensor):
         return (a if b is None else a * b).sum(axis=_channel_axes(a.ndim), keepdims=True)
+    if not accurate:
+        axes = list(range(a.ndim))
+        operands = (a, axes) if b is None else (a, axes, b, axes)
+        return np.einsum(*operands, [1]).reshape(_channel_shape(a))
     samples, channels = a.shape[:2]
     whole = samples - samples % _BLOCK
     total = 0.0
@@ -141,7 +145,7 @@ def _channel_sum(a, b=None, dtype=None):
         block_sums = (np.add.reduce(part, axis=1) if b is None else
                       np.einsum("kbcl,kbcl->kcl", part, b[start:stop].reshape(shape)))
         total = total + np.add.reduce(block_sums, axis=(0, 2), dtype=np.float64)
-    return total.reshape(_channel_shape(a)).astype(dtype or a.dtype, copy=False)
+    return total.reshape(_channel_shape(a))
 
 
 def _batch_norm_grads(grad, x_hat, scale, training: bool):
@@ -192,8 +196,8 @@ class FusedBatchNorm(Function):
                                  dtype=np.promote_types(x.dtype, np.float32))
             mean /= count
             x_hat = x - mean.astype(x.dtype, copy=False)
-            shift = _channel_sum(x_hat, dtype=np.float64) / count
-            var = np.maximum(_channel_sum(x_hat, x_hat, dtype=np.float64) / count
+            shift = _channel_sum(x_hat, accurate=True) / count
+            var = np.maximum(_channel_sum(x_hat, x_hat, accurate=True) / count
                              - shift * shift, 0.0)
             invstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
             # Subtract the shift too where it is not lost in x_hat's rounding: data far from

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from ..core.checks import bad_argument, positive_int, positive_real, probability
+from ..core.checks import bad_argument, boolean, positive_int, positive_real, probability
 from ..core.errors import ShapeError
 from ..core.tensor import Tensor, resolve_dtype
 from ..functional.normalization import normalized_shape_of
@@ -41,9 +41,9 @@ class _BatchNorm(Module):
         self.eps = positive_real(name, "eps", eps)
         # None: the cumulative average of all batches so far
         self.momentum = None if momentum is None else probability(name, "momentum", momentum)
-        self.affine = bool(affine)
-        self.track_running_stats = bool(track_running_stats)
-        self.fused = bool(fused)
+        self.affine = boolean(name, "affine", affine)
+        self.track_running_stats = boolean(name, "track_running_stats", track_running_stats)
+        self.fused = boolean(name, "fused", fused)
         dtype = resolve_dtype(dtype)
         _affine_parameters(self, (num_features,), affine, dtype)
         if track_running_stats:
@@ -110,7 +110,7 @@ class LayerNorm(Module):
         super().__init__()
         self.normalized_shape = normalized_shape_of("LayerNorm", normalized_shape)
         self.eps = positive_real("LayerNorm", "eps", eps)
-        self.elementwise_affine = bool(elementwise_affine)
+        self.elementwise_affine = boolean("LayerNorm", "elementwise_affine", elementwise_affine)
         _affine_parameters(self, self.normalized_shape, elementwise_affine, dtype)
 
     def forward(self, x):
@@ -134,7 +134,7 @@ class GroupNorm(Module):
             bad_argument("GroupNorm", "num_channels", f"divisible by num_groups={num_groups}",
                          num_channels)
         self.eps = positive_real("GroupNorm", "eps", eps)
-        self.affine = bool(affine)
+        self.affine = boolean("GroupNorm", "affine", affine)
         _affine_parameters(self, (num_channels,), affine, dtype)
 
     def forward(self, x):
