@@ -198,10 +198,23 @@ def _read_exactly(stream, array: np.ndarray, path: str, name: str) -> None:
                               f"{len(buffer)} bytes its header declares")
 
 
+class _Counted:
+    """A stream that counts the bytes read from it (the length of a .npy header)."""
+
+    def __init__(self, stream):
+        self.stream, self.count = stream, 0
+
+    def read(self, size=-1):
+        data = self.stream.read(size)
+        self.count += len(data)
+        return data
+
+
 def _read_member(archive, info, path: str, name: str, used: int, max_bytes: int):
     """The array in one member, refusing it before its data is read if it is too large."""
     with archive.open(info) as stream:
-        shape, fortran, dtype = _read_header(stream, path, name)
+        header = _Counted(stream)
+        shape, fortran, dtype = _read_header(header, path, name)
         count = 1
         for length in shape:
             count *= length  # Python ints: 10**12 elements is a number, not an overflow
@@ -209,6 +222,12 @@ def _read_member(archive, info, path: str, name: str, used: int, max_bytes: int)
         if used + declared > max_bytes:
             raise _too_large(path, name, f"an array of shape {shape} and dtype {dtype}",
                              declared, used, max_bytes)
+        # The header and the zip entry must agree on the size before memory is set aside: a
+        # header may declare far more than the member holds.
+        if declared != info.file_size - header.count:
+            raise CheckpointError(f"mg.load: {path!r}: entry {name!r} declares an array of "
+                                  f"shape {shape} and dtype {dtype} ({declared} bytes) but holds "
+                                  f"{info.file_size - header.count} bytes of data")
         array = np.empty(count, dtype=dtype)
         _read_exactly(stream, array, path, name)
     if fortran:
