@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from ..autograd import Function, is_grad_enabled
-from ..core.checks import bad_argument, positive_int, positive_real, probability
+from ..core.checks import bad_argument, boolean, positive_int, positive_real, probability
 from ..core.errors import ArgumentTypeError, ShapeError
 from ..core.tensor import Tensor
 from .args import _check_parameters, as_tensor
@@ -100,6 +100,8 @@ def batch_norm(x, running_mean: Tensor | None, running_var: Tensor | None,
     # NumPy arrays are wrapped, not copied: running statistics given as arrays update in place.
     running_mean, running_var, weight, bias = (t if t is None else as_tensor(t) for t in (
         running_mean, running_var, weight, bias))
+    training, fused = boolean("batch_norm", "training", training), boolean("batch_norm", "fused",
+                                                                          fused)
     _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
     if fused:
         return FusedBatchNorm.apply(x, weight, bias, running_mean, running_var,
