@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import minigrad as mg
 import minigrad.functional as F
@@ -201,6 +201,9 @@ ENTRIES = [
 ]
 
 
+OPERATORS = {"add", "mul", "pow", "matmul"}
+
+
 def _fresh_args(entry: Entry) -> dict:
     """The entry's valid arguments, with the few that must be fresh per call rebuilt."""
     args = dict(entry.args)
@@ -282,6 +285,8 @@ def test_random_pairs_of_bad_arguments_get_clear_errors(draw):
     names = draw.draw(st.lists(st.sampled_from(_perturbable(entry)), min_size=1, max_size=2,
                                unique=True))
     changed = {name: draw.draw(st.sampled_from(_bad_values(entry, name))) for name in names}
+    # An operator with no tensor on either side is Python's business ('a' + 'a'), not ours.
+    assume(entry.name not in OPERATORS or len(names) < 2)
     problem = _problem(entry, changed)
     assert problem is None, problem
 

@@ -96,10 +96,10 @@ def batch_norm(x, running_mean: Tensor | None, running_var: Tensor | None,
     broadcasting: the teaching view); ``fused=True`` one ``FusedBatchNorm`` node with the
     closed-form backward (the fast view). Both give the same numbers.
     """
-    x = as_tensor(x)
+    x = as_tensor(x, "batch_norm")
     # NumPy arrays are wrapped, not copied: running statistics given as arrays update in place.
-    running_mean, running_var, weight, bias = (t if t is None else as_tensor(t) for t in (
-        running_mean, running_var, weight, bias))
+    running_mean, running_var, weight, bias = (t if t is None else as_tensor(t, "batch_norm")
+                                               for t in (running_mean, running_var, weight, bias))
     training, fused = boolean("batch_norm", "training", training), boolean("batch_norm", "fused",
                                                                           fused)
     _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
@@ -256,7 +256,8 @@ def layer_norm(x, normalized_shape, weight: Tensor | None = None, bias: Tensor |
                eps: float = 1e-5) -> Tensor:
     """Normalize each sample over its last ``len(normalized_shape)`` dims (which must equal
     ``normalized_shape``), then scale and shift elementwise by ``weight`` and ``bias``."""
-    x = as_tensor(x)
+    x = as_tensor(x, "layer_norm")
+    weight, bias = (t if t is None else as_tensor(t, "layer_norm") for t in (weight, bias))
     normalized_shape = normalized_shape_of("layer_norm", normalized_shape)
     eps = positive_real("layer_norm", "eps", eps)
     k = len(normalized_shape)
@@ -274,14 +275,20 @@ def group_norm(x, num_groups: int, weight: Tensor | None = None, bias: Tensor | 
     """Split the C channels of ``x`` (N, C, ...) into ``num_groups`` groups, normalize each
     sample's group over its channels and positions, then scale and shift per channel. Batch
     size plays no part -- the point of GroupNorm. A group of one value normalizes to 0, as in
-    PyTorch (no running statistics to divide by n - 1, unlike BatchNorm)."""
-    x = as_tensor(x)
+    PyTorch (no running statistics to divide by n - 1, unlike BatchNorm) -- unless every group
+    of the whole batch holds one value: PyTorch calls that "Expected more than 1 value per
+    channel when training", as for BatchNorm."""
+    x = as_tensor(x, "group_norm")
+    weight, bias = (t if t is None else as_tensor(t, "group_norm") for t in (weight, bias))
     num_groups = positive_int("group_norm", "num_groups", num_groups)
     eps = positive_real("group_norm", "eps", eps)
     if x.ndim < 2 or x.shape[1] % num_groups:
         bad_argument("group_norm", "the input", f"of shape (N, C, ...) with C divisible by "
                      f"num_groups={num_groups}", x, ShapeError)
     _check_parameters("group_norm", x, (x.shape[1],), weight=weight, bias=bias)
+    if x.size == num_groups:  # PyTorch's rule: (N * C / G) * prod(spatial dims) == 1
+        raise ValueError(f"Expected more than 1 value per channel when training, got input "
+                         f"size {x.shape}")  # PyTorch's words
     groups = x.reshape(x.shape[0], num_groups, -1)
     mean, var = _moments(groups, (2,))
     x_hat = _normalize(groups, mean, var, eps).reshape(x.shape)

@@ -12,8 +12,9 @@ import numpy as np
 from .. import functional as F
 from ..core.checks import bad_argument, boolean, positive_int, positive_real, probability
 from ..core.errors import ShapeError
-from ..core.tensor import Tensor, resolve_dtype
+from ..core.tensor import Tensor
 from ..functional.normalization import normalized_shape_of
+from . import init
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
@@ -21,9 +22,10 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
 
 def _affine_parameters(module: Module, shape: tuple, affine: bool, dtype) -> None:
     """weight = 1 and bias = 0 of ``shape``, or both None when not ``affine``."""
-    dtype = resolve_dtype(dtype)
-    for name, fill in (("weight", np.ones), ("bias", np.zeros)):
-        module.register_parameter(name, Parameter(fill(shape, dtype=dtype)) if affine else None)
+    owner = type(module).__name__
+    for name, value in (("weight", 1.0), ("bias", 0.0)):
+        module.register_parameter(name, Parameter(init.full(shape, value, dtype, owner))
+                                  if affine else None)
 
 
 class _BatchNorm(Module):
@@ -44,11 +46,11 @@ class _BatchNorm(Module):
         self.affine = boolean(name, "affine", affine)
         self.track_running_stats = boolean(name, "track_running_stats", track_running_stats)
         self.fused = boolean(name, "fused", fused)
-        dtype = resolve_dtype(dtype)
         _affine_parameters(self, (num_features,), affine, dtype)
         if track_running_stats:
-            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=dtype)))
-            self.register_buffer("running_var", Tensor(np.ones(num_features, dtype=dtype)))
+            shape = (num_features,)
+            self.register_buffer("running_mean", Tensor(init.full(shape, 0.0, dtype, name)))
+            self.register_buffer("running_var", Tensor(init.full(shape, 1.0, dtype, name)))
             self.register_buffer("num_batches_tracked", Tensor(np.array(0, dtype=np.int64)))
         else:
             for buffer in ("running_mean", "running_var", "num_batches_tracked"):
@@ -61,7 +63,7 @@ class _BatchNorm(Module):
             self.num_batches_tracked.data[...] = 0
 
     def forward(self, x):
-        x = F.as_tensor(x)
+        x = F.as_tensor(x, type(self).__name__)
         if x.ndim not in self.ranks or x.shape[1] != self.num_features:
             # PyTorch's classes: ValueError for the number of dims, RuntimeError for C
             bad_argument(f"{type(self).__name__}({self.num_features})", "the input",
@@ -138,7 +140,7 @@ class GroupNorm(Module):
         _affine_parameters(self, (num_channels,), affine, dtype)
 
     def forward(self, x):
-        x = F.as_tensor(x)
+        x = F.as_tensor(x, type(self).__name__)
         if x.ndim < 2 or x.shape[1] != self.num_channels:  # (PyTorch: RuntimeError)
             bad_argument(f"GroupNorm({self.num_groups}, {self.num_channels})", "the input",
                          f"of shape (N, {self.num_channels}, ...)", x, ShapeError)
