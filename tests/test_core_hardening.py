@@ -56,7 +56,11 @@ CASES = {
                         RuntimeError, r"reshape: cannot reshape a tensor of shape \(2, 3\)"),
     "reshape(garbage)": (lambda: _t(2, 3).reshape(object()), None,
                          TypeError, r"reshape: shape must be a tuple of ints"),
-    "linear with a list weight": (lambda: F.linear(_t(2, 2), [[1.0, 2.0]]), None, None, None),
+    "linear with a list weight": (lambda: F.linear(_t(2, 2), [[1, 2]]), None, None, None),
+    "linear with an integer tensor weight": (
+        lambda: F.linear(_t(2, 2), mg.tensor([[1, 2]])), None, RuntimeError,
+        r"linear: the input is float64 but weight is int64; convert with "
+        r"weight\.astype\(np\.float64\)"),
     "linear shape mismatch": (lambda: F.linear(_t(2, 3), _t(4, 5)),
                               lambda: torch.nn.functional.linear(torch.zeros(2, 3),
                                                                  torch.zeros(4, 5)),
@@ -157,8 +161,9 @@ def test_the_mistake_is_named_with_pytorchs_class(name):
 
 def test_a_list_weight_gives_the_same_as_a_tensor():
     x = _t(2, 2)
-    np.testing.assert_array_equal(F.linear(x, [[1.0, 2.0]]).data,
+    np.testing.assert_array_equal(F.linear(x, [[1, 2]]).data,  # an int list takes x's dtype
                                   F.linear(x, mg.tensor([[1.0, 2.0]])).data)
+    assert F.linear(x.astype(np.float32), [[1, 2]], [0]).dtype == np.float32
 
 
 def test_wrong_kinds_are_both_type_and_value_errors():

@@ -19,6 +19,18 @@ def as_tensor(x, owner: str = "Tensor", floating: bool = False) -> Tensor:
     return x
 
 
+def as_parameter(value, x: Tensor, owner: str) -> Tensor | None:
+    """A weight or bias for an op on ``x``: a Tensor as it is (its dtype is checked by
+    ``_check_parameters``); None stays None; a list or array is a constant that takes ``x``'s
+    float dtype, as constants in arithmetic do (``[[1, 2]]`` is a fine float64 weight)."""
+    if value is None or isinstance(value, Tensor):
+        return value
+    array = to_array(value, None, owner)
+    if x.dtype.kind == "f" and array.dtype.kind in "biuf":
+        array = array.astype(x.dtype, copy=False)
+    return Tensor._make(array, False, None)
+
+
 def _check_parameters(op_name: str, x: Tensor, expected_shape: tuple | None, **tensors) -> None:
     """Each given tensor (None is skipped) must have ``expected_shape`` (unless None) and the
     input's dtype: mixing dtypes would silently promote float32 to float64."""
@@ -29,10 +41,14 @@ def _check_parameters(op_name: str, x: Tensor, expected_shape: tuple | None, **t
             raise ShapeError(f"{op_name}: {name} has shape {t.shape}, expected "
                              f"{expected_shape} for an input of shape {x.shape}")
         if t.dtype != x.dtype:
-            # Parameters are always floating point: advise converting the input, unless it
-            # is floating point too and only the precision differs.
-            advice = (f"module.to(np.{x.dtype}) or x.astype(np.{t.dtype})"
-                      if x.dtype.kind == "f" else f"x.astype(np.{t.dtype})")
+            # Convert whichever is not floating point to the other's dtype; when both are, the
+            # model (module.to) or the input.
+            if x.dtype.kind != "f":
+                advice = f"x.astype(np.{t.dtype})"
+            elif t.dtype.kind != "f":
+                advice = f"{name}.astype(np.{x.dtype})"
+            else:
+                advice = f"module.to(np.{x.dtype}) or x.astype(np.{t.dtype})"
             raise DTypeError(f"{op_name}: the input is {x.dtype} but {name} is {t.dtype}; "
                              f"convert with {advice}")
 

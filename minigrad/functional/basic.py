@@ -9,7 +9,7 @@ from ..core.dtypes import to_array
 from ..core.errors import OutOfRangeError, ShapeError
 from ..core.ops import normalize_axis
 from ..core.tensor import Tensor, as_array
-from .args import _check_parameters, _check_reduction, _reduce, as_tensor
+from .args import _check_parameters, as_parameter, _check_reduction, _reduce, as_tensor
 
 
 def relu(x) -> Tensor:
@@ -26,8 +26,11 @@ def tanh(x) -> Tensor:
 
 def linear(x, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias``, with ``weight`` of shape (out_features, in_features)."""
-    x, weight = as_tensor(x, "linear"), as_tensor(weight, "linear")
-    bias = None if bias is None else as_tensor(bias, "linear")
+    x = as_tensor(x, "linear")
+    if weight is None:
+        bad_argument("linear", "weight", "a Tensor (or an array of numbers)", weight,
+                     ArgumentTypeError)
+    weight, bias = as_parameter(weight, x, "linear"), as_parameter(bias, x, "linear")
     if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ShapeError(f"linear: the input's last dim must equal weight's second dim "
                          f"(in_features), got input shape {x.shape} and weight shape "

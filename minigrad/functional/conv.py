@@ -8,7 +8,7 @@ from ..autograd import Function
 from ..core.checks import ArgumentTypeError, bad_argument, is_integer
 from ..core.errors import OutOfMemoryError, ShapeError
 from ..core.tensor import Tensor
-from .args import _check_parameters, as_tensor
+from .args import _check_parameters, as_parameter, as_tensor
 from .basic import Linear
 
 
@@ -82,8 +82,11 @@ def pair(value, name: str, owner: str = "conv2d", minimum: int = 0) -> tuple:
 def conv2d(x, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -> Tensor:
     """2-D cross-correlation (what deep learning calls convolution) of ``x`` (N, C, H, W) with
     ``weight`` (O, C, KH, KW), zero ``padding`` and ``stride``; the result is (N, O, OH, OW)."""
-    x, weight = as_tensor(x, "conv2d"), as_tensor(weight, "conv2d")
-    bias = None if bias is None else as_tensor(bias, "conv2d")
+    x = as_tensor(x, "conv2d")
+    if weight is None:
+        bad_argument("conv2d", "weight", "a Tensor (or an array of numbers)", weight,
+                     ArgumentTypeError)
+    weight, bias = as_parameter(weight, x, "conv2d"), as_parameter(bias, x, "conv2d")
     stride, padding = pair(stride, "stride", minimum=1), pair(padding, "padding")
     if x.ndim != 4 or weight.ndim != 4 or x.shape[1] != weight.shape[1]:
         raise ShapeError(f"conv2d: expected an input (N, C, H, W) and a weight (O, C, KH, KW) "

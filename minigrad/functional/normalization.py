@@ -10,7 +10,7 @@ from ..autograd import Function, is_grad_enabled
 from ..core.checks import bad_argument, boolean, positive_int, positive_real, probability
 from ..core.errors import ArgumentTypeError, ShapeError
 from ..core.tensor import Tensor
-from .args import _check_parameters, as_tensor
+from .args import _check_parameters, as_parameter, as_tensor
 
 
 def _moments(x: Tensor, axes: tuple):
@@ -98,8 +98,9 @@ def batch_norm(x, running_mean: Tensor | None, running_var: Tensor | None,
     """
     x = as_tensor(x, "batch_norm")
     # NumPy arrays are wrapped, not copied: running statistics given as arrays update in place.
-    running_mean, running_var, weight, bias = (t if t is None else as_tensor(t, "batch_norm")
-                                               for t in (running_mean, running_var, weight, bias))
+    running_mean, running_var = (t if t is None else as_tensor(t, "batch_norm")
+                                 for t in (running_mean, running_var))
+    weight, bias = as_parameter(weight, x, "batch_norm"), as_parameter(bias, x, "batch_norm")
     training, fused = boolean("batch_norm", "training", training), boolean("batch_norm", "fused",
                                                                           fused)
     _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
@@ -257,7 +258,7 @@ def layer_norm(x, normalized_shape, weight: Tensor | None = None, bias: Tensor |
     """Normalize each sample over its last ``len(normalized_shape)`` dims (which must equal
     ``normalized_shape``), then scale and shift elementwise by ``weight`` and ``bias``."""
     x = as_tensor(x, "layer_norm")
-    weight, bias = (t if t is None else as_tensor(t, "layer_norm") for t in (weight, bias))
+    weight, bias = as_parameter(weight, x, "layer_norm"), as_parameter(bias, x, "layer_norm")
     normalized_shape = normalized_shape_of("layer_norm", normalized_shape)
     eps = positive_real("layer_norm", "eps", eps)
     k = len(normalized_shape)
@@ -279,7 +280,7 @@ def group_norm(x, num_groups: int, weight: Tensor | None = None, bias: Tensor | 
     of the whole batch holds one value: PyTorch calls that "Expected more than 1 value per
     channel when training", as for BatchNorm."""
     x = as_tensor(x, "group_norm")
-    weight, bias = (t if t is None else as_tensor(t, "group_norm") for t in (weight, bias))
+    weight, bias = as_parameter(weight, x, "group_norm"), as_parameter(bias, x, "group_norm")
     num_groups = positive_int("group_norm", "num_groups", num_groups)
     eps = positive_real("group_norm", "eps", eps)
     if x.ndim < 2 or x.shape[1] % num_groups:
