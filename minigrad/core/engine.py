@@ -176,15 +176,17 @@ def arrays_in_backward() -> bool:
 # The order of the graph
 # ----------------------------------------------------------------------------------------------
 
-def topological_order(root) -> list:
-    """Nodes reachable from node ``root``, each listed before the nodes that produced its
-    inputs. Iterative depth-first search, so a chain of 100,000 ops needs no recursion."""
+def topological_order(root, within: set | None = None) -> list:
+    """Nodes reachable from node ``root`` (through nodes of ``within`` only, if given), each
+    listed before the nodes that produced its inputs. Iterative depth-first search, so a
+    chain of 100,000 ops needs no recursion."""
     order, visited = [], {root}
     stack = [(root, iter(root.parents))]
     while stack:
         node, parents = stack[-1]
         for parent in parents:
-            if parent is not None and parent not in visited:
+            if parent is not None and parent not in visited and (
+                    within is None or parent in within):
                 visited.add(parent)
                 stack.append((parent, iter(parent.parents)))
                 break

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..autograd import Function, backpropagate, graph_nodes
+from ..autograd import Function, backpropagate, graph_nodes, topological_order
 from ..core.checks import bad_argument, boolean, positive_int
 from ..core.errors import ArgumentTypeError, ShapeError
 from ..core.tensor import Tensor, memory_owner
@@ -152,25 +152,9 @@ def walk_graph(root: Tensor, limit: int | None = None) -> Walk:
                 queue.append(parent)
     if not queue:  # everything fitted: the usual order, so ids match an unlimited picture
         return Walk(graph_nodes((root,)))
-    return Walk(_forward_order(start, set(visited)), complete=False, frontier=list(queue))
-
-
-def _forward_order(start, nodes: set) -> list:
-    """``nodes`` (reachable from ``start`` within themselves) with every node after the nodes
-    of the set that made its inputs: a depth-first post-order that never leaves the set."""
-    order, done = [], {start}
-    stack = [(start, iter(start.parents))]
-    while stack:
-        node, parents = stack[-1]
-        for parent in parents:
-            if parent in nodes and parent not in done:
-                done.add(parent)
-                stack.append((parent, iter(parent.parents)))
-                break
-        else:
-            stack.pop()
-            order.append(node)
-    return order
+    # The walked nodes, each after the nodes that made its inputs (the engine's order, reversed)
+    order = topological_order(start, within=set(visited))[::-1]
+    return Walk(order, complete=False, frontier=list(queue))
 
 
 # ----------------------------------------------------------------------------------------------
