@@ -2,6 +2,7 @@
 variance, x_hat = (x - mean) / sqrt(var + eps), then scale and shift per feature."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -43,6 +44,12 @@ def _channel_axes(ndim: int) -> tuple:
     return (0,) + tuple(range(2, ndim))
 
 
+def _values_per_channel(x) -> int:
+    """How many values of each channel a batch holds: N times the positions (PyTorch's
+    ``size_prods``). 0 for an empty batch, which has no statistics."""
+    return math.prod(x.shape[:1] + x.shape[2:])
+
+
 def _channel_shape(x) -> tuple:
     """The shape (C, 1, ...) in which per-channel values broadcast against ``x`` (N, C, ...):
     just (C,) for an (N, C) input, so there the parameters need no Reshape node."""
@@ -64,7 +71,7 @@ def _check_batch_norm(x, running_mean, running_var, weight, bias, training, mome
     if not training and running_mean is None:
         raise ValueError("batch_norm: training=False normalizes with the running statistics, "
                          "so running_mean and running_var are required")
-    if training and x.size <= channels:
+    if training and _values_per_channel(x) == 1:  # (an empty batch is fine, as in PyTorch)
         raise ValueError(f"Expected more than 1 value per channel when training, got input "
                          f"size {x.shape}")  # PyTorch's words
     if momentum is None:  # a layer's option, not the function's
@@ -95,6 +102,10 @@ def batch_norm(x, running_mean: Tensor | None, running_var: Tensor | None,
     running statistics are used. ``fused=False`` builds the composed graph (mean, var, sqrt,
     broadcasting: the teaching view); ``fused=True`` one ``FusedBatchNorm`` node with the
     closed-form backward (the fast view). Both give the same numbers.
+
+    An empty batch (N = 0, or a position axis of size 0) gives an empty output and zero
+    gradients for ``weight`` and ``bias``, and leaves the running statistics as they were --
+    PyTorch's behaviour: it has no statistics to fold in.
     """
     x = as_tensor(x, "batch_norm")
     # NumPy arrays are wrapped, not copied: running statistics given as arrays update in place.
@@ -108,11 +119,13 @@ def batch_norm(x, running_mean: Tensor | None, running_var: Tensor | None,
         return FusedBatchNorm.apply(x, weight, bias, running_mean, running_var,
                                     training=bool(training), momentum=momentum, eps=eps)
     shape = _channel_shape(x)
-    if training:
+    if training and x.size == 0:  # no statistics to take; any will do for an x with no values
+        mean, var = Tensor(np.zeros(shape, x.dtype)), Tensor(np.ones(shape, x.dtype))
+    elif training:
         mean, var = _moments(x, _channel_axes(x.ndim))
         if running_mean is not None:
             _update_running_stats(running_mean.data, running_var.data, mean.data, var.data,
-                                  x.size // x.shape[1], momentum)
+                                  _values_per_channel(x), momentum)
     else:
         mean, var = running_mean.reshape(shape), running_var.reshape(shape)
     return _affine(_normalize(x, mean, var, eps), weight, bias, shape)
@@ -189,7 +202,10 @@ class FusedBatchNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         shape = _channel_shape(x)
-        if training:
+        if training and x.size == 0:  # an empty batch: no statistics, none folded in
+            mean, invstd = np.zeros(shape, x.dtype), np.ones(shape, x.dtype)
+            x_hat = x - mean
+        elif training:
             # Var's corrected two-pass formula (see ops.reduce.Var): centre on a first mean,
             # then float64 sums of the centred values give the mean's error (shift) and the
             # variance. Only the sums need float64: a first mean in x's dtype is close enough
@@ -222,7 +238,8 @@ class FusedBatchNorm(Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight, x_hat, mean, invstd = ctx.saved_tensors
-        training = ctx.attrs["training"]
+        # an empty batch was normalized with constants, as the running statistics are
+        training = ctx.attrs["training"] and x.size > 0
         if is_grad_enabled():  # differentiable: x_hat (and invstd) as functions of x
             if training:
                 axes = _channel_axes(x.ndim)
@@ -290,7 +307,8 @@ def group_norm(x, num_groups: int, weight: Tensor | None = None, bias: Tensor | 
     if x.size == num_groups:  # PyTorch's rule: (N * C / G) * prod(spatial dims) == 1
         raise ValueError(f"Expected more than 1 value per channel when training, got input "
                          f"size {x.shape}")  # PyTorch's words
-    groups = x.reshape(x.shape[0], num_groups, -1)
+    # (the group size spelled out, not -1: an empty batch reshapes too)
+    groups = x.reshape(x.shape[0], num_groups, math.prod(x.shape[1:]) // num_groups)
     mean, var = _moments(groups, (2,))
     x_hat = _normalize(groups, mean, var, eps).reshape(x.shape)
     return _affine(x_hat, weight, bias, _channel_shape(x))

@@ -2,7 +2,7 @@
 
 ``minigrad.nn.functional`` is ``minigrad.functional`` (the same functions, PyTorch's spelling).
 """
-from . import functional, init
+from . import functional, init, utils
 from .init import manual_seed
 from .layers import Conv2d, Dropout, Flatten, Linear, ReLU, Sigmoid, Tanh
 from .module import Module, Parameter, Sequential
@@ -10,4 +10,4 @@ from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 
 __all__ = ["Module", "Parameter", "Sequential", "Linear", "Conv2d", "ReLU", "Sigmoid", "Tanh",
            "Dropout", "Flatten", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm",
-           "functional", "init", "manual_seed"]
+           "functional", "init", "manual_seed", "utils"]
