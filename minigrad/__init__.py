@@ -7,7 +7,11 @@ from .core.tensor import Tensor, tensor, set_default_dtype, get_default_dtype
 from . import autograd
 from .autograd import (Function, no_grad, enable_grad, is_grad_enabled, set_grad_enabled, grad,
                        detect_anomaly)
-from .core.ops import concatenate, stack, where, clamp
+from .core.ops import (concatenate, stack, where, clamp, sin, cos, maximum, minimum, logsumexp,
+                       argmax, argmin)
+from .core.creation import (zeros, ones, full, empty, arange, linspace, eye, rand, randn,
+                            randint, zeros_like, ones_like, full_like, rand_like, randn_like)
+from .core.random import manual_seed
 from .gradcheck import (gradcheck, gradgradcheck, GradcheckError, GradcheckResult,
                         GradcheckWarning, check_gradients, gradcheck_module, locate_bad_gradient)
 from .serialization import save, load

@@ -388,6 +388,20 @@ class Tensor:
     def relu(self):
         return ops.Relu.apply(self)
 
+    def sin(self):
+        return ops.Sin.apply(self)
+
+    def cos(self):
+        return ops.Cos.apply(self)
+
+    def maximum(self, other):
+        """The elementwise larger of this tensor and ``other`` (ties share the gradient)."""
+        return ops.maximum(self, other)
+
+    def minimum(self, other):
+        """The elementwise smaller of this tensor and ``other`` (ties share the gradient)."""
+        return ops.minimum(self, other)
+
     def clamp(self, min=None, max=None):
         return ops.clamp(self, min, max)
 
@@ -410,6 +424,24 @@ class Tensor:
     def max(self, axis=None, keepdims: bool = False):
         return ops.Max.apply(self, axis=ops.normalize_axis(axis, self.ndim, "max"),
                              keepdims=keepdims)
+
+    def min(self, axis=None, keepdims: bool = False):
+        return ops.Min.apply(self, axis=ops.normalize_axis(axis, self.ndim, "min"),
+                             keepdims=keepdims)
+
+    def logsumexp(self, axis=None, keepdims: bool = False):
+        """log(sum(exp(self))) over ``axis``, without overflow (see ``mg.logsumexp``)."""
+        return ops.LogSumExp.apply(self, axis=ops.normalize_axis(axis, self.ndim, "logsumexp"),
+                                   keepdims=keepdims)
+
+    def argmax(self, axis=None, keepdims: bool = False):
+        """The index of the first largest value along ``axis`` (None: of the flattened
+        tensor), as an int64 tensor outside the graph."""
+        return ops.arg_extremum("argmax", self, axis, keepdims)
+
+    def argmin(self, axis=None, keepdims: bool = False):
+        """The index of the first smallest value along ``axis`` (see ``argmax``)."""
+        return ops.arg_extremum("argmin", self, axis, keepdims)
 
     # -- movement -------------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Where layers get their random numbers: initial weights and dropout masks.
 
-One module-level NumPy Generator serves every layer built without an explicit ``rng``, so
-``nn.manual_seed(0)`` before building a model makes its initial weights (and its dropout
-masks) reproducible.
+Every layer built without an explicit ``rng`` draws from minigrad's one shared NumPy Generator
+(``minigrad.core.random``, which ``mg.rand`` and friends use too), so ``mg.manual_seed(0)`` --
+or ``nn.manual_seed(0)``, the same function -- before building a model makes its initial
+weights (and its dropout masks) reproducible.
 """
 from __future__ import annotations
 
@@ -10,33 +11,12 @@ import math
 
 import numpy as np
 
-from ..core.checks import (ArgumentTypeError, bad_argument, dtype as check_dtype, is_integer,
-                           non_negative_int)
+from ..core.checks import dtype as check_dtype
 from ..core.errors import OutOfMemoryError
+from ..core.random import generator, manual_seed
 from ..core.tensor import resolve_dtype
 
 __all__ = ["manual_seed", "generator", "uniform"]
-
-_generator = np.random.default_rng()
-
-
-def manual_seed(seed: int) -> None:
-    """Restart the shared generator from ``seed``."""
-    global _generator
-    _generator = np.random.default_rng(non_negative_int("manual_seed", "seed", seed))
-
-
-def generator(rng=None) -> np.random.Generator:
-    """``rng`` if it is a Generator, a new one seeded with it if it is an int, else the shared
-    one."""
-    if rng is None:
-        return _generator
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if is_integer(rng):
-        return np.random.default_rng(non_negative_int("init", "rng", rng))
-    bad_argument("init", "rng", "a numpy.random.Generator, an int seed >= 0 or None", rng,
-                 ArgumentTypeError)
 
 
 def uniform(shape, bound: float, rng=None, dtype=None, owner: str = "init") -> np.ndarray:

@@ -7,13 +7,16 @@ called and insert explicit ``BroadcastTo`` nodes, so BroadcastTo's backward is t
 where a broadcast gradient is summed back to its operand's shape.
 """
 from .args import as_index, broadcast_shape, normalize_axis, operand
-from .elementwise import (Abs, Add, Cast, Clamp, Div, Exp, Log, Mul, Neg, Pow, Relu, Sigmoid,
-                          Sqrt, Sub, Tanh, Where, binary, check_clamp_bounds, clamp, power,
-                          replaced, where)
-from .reduce import Max, Mean, Sum, Var
+from .elementwise import (Abs, Add, Cast, Clamp, Cos, Div, Exp, Log, Maximum, Minimum, Mul, Neg,
+                          Pow, Relu, Sigmoid, Sin, Sqrt, Sub, Tanh, Where, as_input, binary,
+                          check_clamp_bounds, clamp, cos, maximum, minimum, power, replaced, sin,
+                          where)
+from .reduce import (LogSumExp, Max, Mean, Min, Sum, Var, arg_extremum, argmax, argmin,
+                     logsumexp)
 from .shape import (BroadcastTo, Concatenate, GetItem, Reshape, ScatterAdd, SetItem, Transpose,
                     broadcast_to, concatenate, getitem, reshape, setitem, stack, swapaxes,
                     transpose)
 from .linalg import MatMul, matmul
 
-__all__ = ["concatenate", "stack", "where"]
+__all__ = ["concatenate", "stack", "where", "sin", "cos", "maximum", "minimum", "logsumexp",
+           "argmax", "argmin"]

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import engine
 from ..checks import bad_argument
+from ..dtypes import to_array
 from ..errors import ArgumentTypeError
 from ..function import Function
 from ..tensor import Tensor, as_array
@@ -162,6 +163,34 @@ class Sqrt(Function):
         return grad / (out * 2)
 
 
+class Sin(Function):
+    category, runs_on_arrays = "elementwise", True
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * Cos.apply(x)
+
+
+class Cos(Function):
+    category, runs_on_arrays = "elementwise", True
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.cos(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return -grad * Sin.apply(x)
+
+
 class Abs(Function):
     """|x|; the gradient at 0 is 0 (the subgradient NumPy's ``sign`` picks)."""
 
@@ -230,6 +259,52 @@ class Relu(Function):
     def backward(ctx, grad):
         (positive,) = ctx.saved_tensors
         return grad * positive
+
+
+class Maximum(Function):
+    """The elementwise larger of ``a`` and ``b`` (NaN if either is NaN). The gradient goes to
+    the larger operand; at a tie each gets half, as in PyTorch."""
+
+    category, runs_on_arrays = "elementwise", True
+    kink = ("operands", "a tie between the two operands")
+
+    def distance_to_kink(self, x, **attrs):
+        # A method, unlike other ops' (static) ones: the distance is |a - b|, and the node
+        # holds both operands.
+        a, b = (as_array(t) for t in self.inputs)
+        return np.abs(np.asarray(a) - b)
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if ctx.recording:
+            ctx.save_for_backward(*_tie_shares(a, b))
+        return np.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        share_a, share_b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return grad * share_a if need_a else None, grad * share_b if need_b else None
+
+
+class Minimum(Maximum):
+    """The elementwise smaller of ``a`` and ``b`` (NaN if either is NaN). The gradient goes to
+    the smaller operand; at a tie each gets half, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if ctx.recording:
+            # a is the smaller exactly where b is the larger: a's share is b's in maximum(b, a)
+            ctx.save_for_backward(*_tie_shares(b, a))
+        return np.minimum(a, b)
+
+
+def _tie_shares(a, b):
+    """The parts of maximum(a, b)'s gradient that go to a and to b: 1 to the larger, 0 to
+    the other, 1/2 each at a tie (PyTorch's convention; with a NaN both get 1, as there)."""
+    dtype = np.result_type(a, b)
+    half_at_ties = np.where(a == b, 0.5, 1.0).astype(dtype, copy=False)
+    return half_at_ties * (~(a < b)), half_at_ties * (~(a > b))
 
 
 class Clamp(Function):
@@ -343,6 +418,41 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:
     check_clamp_bounds("clamp", min, max)
     return Clamp.apply(x, low=None if min is None else float(min),
                        high=None if max is None else float(max))
+
+
+def as_input(op_name: str, x) -> Tensor:
+    """``x`` for a module-level function such as ``mg.sin``: a Tensor as it is; numbers, lists
+    and arrays as a constant tensor (a clear error naming the op for anything else)."""
+    return x if isinstance(x, Tensor) else Tensor._make(to_array(x, None, op_name), False, None)
+
+
+def sin(x) -> Tensor:
+    """Elementwise sine (radians), like ``torch.sin``."""
+    return Sin.apply(as_input("sin", x))
+
+
+def cos(x) -> Tensor:
+    """Elementwise cosine (radians), like ``torch.cos``."""
+    return Cos.apply(as_input("cos", x))
+
+
+def maximum(a, b) -> Tensor:
+    """The elementwise larger of ``a`` and ``b``, broadcast together (like ``torch.maximum``;
+    either may be a number). At a tie each operand gets half the gradient."""
+    return binary(Maximum, *_operands("maximum", a, b))
+
+
+def minimum(a, b) -> Tensor:
+    """The elementwise smaller of ``a`` and ``b``, broadcast together (like ``torch.minimum``;
+    either may be a number). At a tie each operand gets half the gradient."""
+    return binary(Minimum, *_operands("minimum", a, b))
+
+
+def _operands(op_name: str, a, b) -> tuple:
+    """At least one of ``a`` and ``b`` a Tensor (a pair of plain values becomes one)."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = as_input(op_name, a)
+    return a, b
 
 
 def _numbers(name: str, value, kinds: str, expected: str) -> np.ndarray:

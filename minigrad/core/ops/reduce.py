@@ -4,13 +4,17 @@ Each backward puts the reduced axes back and broadcasts the gradient to the inpu
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import numpy as np
 
-from ..checks import bad_argument, boolean, non_negative_int
+from ..checks import ArgumentTypeError, bad_argument, boolean, non_negative_int
+from ..dtypes import get_default_dtype
 from ..function import Function
 from ..tensor import Tensor
+from .args import normalize_axis
+from .elementwise import Exp, as_input
 
 
 def _reduced_count(shape, axis) -> int:
@@ -115,11 +119,35 @@ class Var(Function):
         return centred * _expand(grad * scale, x.shape, axis, keepdims)
 
 
-class Max(Function):
-    """Maximum. Ties split the gradient equally among the tied elements (like ``torch.amax``),
-    so the gradient is the same whichever of them one calls "the" maximum."""
+class _Extremum(Function):
+    """What Max and Min share. Ties split the gradient equally among the tied elements (like
+    ``torch.amax`` and ``torch.amin``), so the gradient is the same whichever of them one calls
+    "the" maximum."""
 
     category, runs_on_arrays = "reduction", True
+    reduce = "max"  # the ndarray method that reduces
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        op_name = ctx.reduce
+        boolean(op_name, "keepdims", keepdims)
+        if x.size == 0:  # no maximum to take: PyTorch's error classes for the two cases
+            _check_not_empty(op_name, x, axis)
+        out = getattr(x, op_name)(axis=axis, keepdims=True)
+        if ctx.recording:
+            is_extremum = (x == out).astype(x.dtype)
+            ctx.save_for_backward(is_extremum / is_extremum.sum(axis=axis, keepdims=True))
+        return out if keepdims else np.squeeze(out, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (share,) = ctx.saved_tensors
+        return _expand(grad, share.shape, ctx.attrs["axis"], ctx.attrs["keepdims"]) * share
+
+
+class Max(_Extremum):
+    """Maximum over ``axis``; tied maxima share the gradient equally."""
+
     kink = ("maxima", "a tie with the runner-up")
 
     @staticmethod
@@ -133,24 +161,95 @@ class Max(Function):
         top_two = -np.partition(-groups, 1, axis=-1)[..., :2]
         return top_two[..., 0] - top_two[..., 1]
 
+
+class Min(_Extremum):
+    """Minimum over ``axis``; tied minima share the gradient equally."""
+
+    reduce = "min"
+    kink = ("minima", "a tie with the runner-up")
+
+    @staticmethod
+    def distance_to_kink(x, *, axis, keepdims):
+        """For each group the min reduces: the second smallest value minus the smallest."""
+        return Max.distance_to_kink(-np.asarray(x), axis=axis, keepdims=keepdims)
+
+
+class LogSumExp(Function):
+    """log(sum(exp(x))) over ``axis``, computed as m + log(sum(exp(x - m))) with m the
+    maximum, so large inputs do not overflow. Its derivative is the softmax, exp(x - out)."""
+
+    category, runs_on_arrays = "reduction", True
+
     @staticmethod
     def forward(ctx, x, axis, keepdims):
-        boolean("max", "keepdims", keepdims)
-        if x.size == 0:  # no maximum to take: PyTorch's error classes for the two cases
-            if axis is None:
-                bad_argument("max", "the input", "non-empty, or reduced along a dim of "
-                             "non-zero size (give axis)", x, RuntimeError)
-            for a in axis:
-                if x.shape[a] == 0:
-                    bad_argument("max", f"dim {a} of the input", "of non-zero size to reduce "
-                                 "along it", x, IndexError)
-        out = x.max(axis=axis, keepdims=True)
-        if ctx.recording:
-            is_max = (x == out).astype(x.dtype)
-            ctx.save_for_backward(is_max / is_max.sum(axis=axis, keepdims=True))
-        return out if keepdims else np.squeeze(out, axis=axis)
+        boolean("logsumexp", "keepdims", keepdims)
+        if x.dtype.kind not in "f":  # integers give the default float dtype, as in PyTorch
+            x = x.astype(get_default_dtype())
+        shift = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # (-inf if empty)
+        # An infinite maximum would make x - m nan; the sum of exps is right without a shift.
+        shift = np.where(np.isfinite(shift), shift, 0.0).astype(x.dtype)
+        with np.errstate(divide="ignore"):  # log(0) = -inf: every input -inf, or none at all
+            out = np.log(np.exp(x - shift).sum(axis=axis, keepdims=True)) + shift
+        out = out if keepdims else np.squeeze(out, axis=axis)
+        ctx.save_for_backward(x, out)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (share,) = ctx.saved_tensors
-        return _expand(grad, share.shape, ctx.attrs["axis"], ctx.attrs["keepdims"]) * share
+        # d logsumexp / dx = exp(x) / sum(exp(x)) = exp(x - out)
+        x, out = ctx.saved_tensors
+        axis, keepdims = ctx.attrs["axis"], ctx.attrs["keepdims"]
+        softmax = Exp.apply(x - _expand(out, x.shape, axis, keepdims))
+        return _expand(grad, x.shape, axis, keepdims) * softmax
+
+
+def _check_not_empty(op_name: str, x, axis) -> None:
+    """A maximum (minimum, arg-) of no values does not exist: PyTorch's error classes."""
+    if axis is None:
+        bad_argument(op_name, "the input", "non-empty, or reduced along a dim of non-zero "
+                     "size (give axis)", x, IndexError if op_name.startswith("arg")
+                     else RuntimeError)
+    for a in axis:
+        if x.shape[a] == 0:
+            bad_argument(op_name, f"dim {a} of the input", "of non-zero size to reduce "
+                         "along it", x, IndexError)
+
+
+# ----------------------------------------------------------------------------------------------
+# What the Tensor methods and mg.* functions call: argument checks, and the arg-reductions,
+# which are not differentiable (their int64 results never require grad).
+# ----------------------------------------------------------------------------------------------
+
+def arg_extremum(op_name: str, x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    """``argmax``/``argmin`` of ``x``: the index of the first largest (smallest) value along
+    ``axis`` (one int, or None: of the flattened tensor, as in PyTorch), as int64."""
+    boolean(op_name, "keepdims", keepdims)
+    if axis is not None and not isinstance(axis, numbers.Integral):
+        bad_argument(op_name, "axis", "None or an int (one dim)", axis, ArgumentTypeError)
+    axes = normalize_axis(axis, x.ndim, op_name)
+    data = x.data
+    if data.size == 0:
+        _check_not_empty(op_name, data, axes)
+    if axes == ():  # a 0-d tensor along its dim 0 or -1: its one index
+        index = np.zeros((), dtype=np.int64)
+    else:
+        index = getattr(np, op_name)(data, axis=None if axes is None else axes[0],
+                                     keepdims=keepdims).astype(np.int64, copy=False)
+    return Tensor._make(np.asarray(index), False, None)
+
+
+def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over ``axis`` (None: every element), computed stably, like
+    ``torch.logsumexp``."""
+    return as_input("logsumexp", x).logsumexp(axis, keepdims)
+
+
+def argmax(x, axis=None, keepdims: bool = False) -> Tensor:
+    """The index of the (first) largest value along ``axis``, like ``torch.argmax``; axis None
+    gives the index into the flattened tensor. An int64 tensor that never requires grad."""
+    return arg_extremum("argmax", as_input("argmax", x), axis, keepdims)
+
+
+def argmin(x, axis=None, keepdims: bool = False) -> Tensor:
+    """The index of the (first) smallest value along ``axis``, like ``torch.argmin``."""
+    return arg_extremum("argmin", as_input("argmin", x), axis, keepdims)
