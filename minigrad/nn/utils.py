@@ -128,7 +128,7 @@ def update_bn(loader, model: Module, device=None) -> None:
     if not isinstance(model, Module):
         bad_argument(owner, "model", "an nn.Module", model, ArgumentTypeError)
     _check_device(owner, device)
-    if not hasattr(loader, "__iter__"):
+    if not hasattr(loader, "__iter__") or isinstance(loader, (str, bytes)):
         bad_argument(owner, "loader", "an iterable of batches (a DataLoader, a list of inputs "
                      "or of (input, target) tuples)", loader, ArgumentTypeError)
     momenta = {}
