@@ -10,13 +10,14 @@ from .core import (as_inputs, check_function, check_settings, checked_indices, f
                    run_check)
 from .locate import check_ops
 from .report import GradcheckError, GradcheckResult, GradcheckWarning
+from .state import preserved_modules
 
 __all__ = ["gradcheck", "gradgradcheck", "check_gradients", "finish"]
 
 
 def check_gradients(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-                    fast_mode: bool = False, order: int = 1, locate: bool = False,
-                    raise_exception: bool = False) -> GradcheckResult:
+                    nondet_tol: float = 0.0, fast_mode: bool = False, order: int = 1,
+                    locate: bool = False, raise_exception: bool = False) -> GradcheckResult:
     """Check ``fn``'s gradients (``order=1``) or second derivatives (``order=2``) by central
     finite differences and return a ``GradcheckResult`` (true when the check passed).
 
@@ -28,36 +29,55 @@ def check_gradients(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: 
     Warnings (float32 arithmetic, inputs on a kink) are issued as ``GradcheckWarning``;
     ``raise_exception=True`` raises ``GradcheckError`` on failure instead of returning.
 
+    As PyTorch's gradcheck, it also fails (``result.problems``) when a backward is not linear
+    in its output gradient (a zero output gradient must give zero, -2v must give -2 times the
+    answer for v), when two backward passes with the same output gradient differ by more than
+    ``nondet_tol`` (reentrancy), or when an output changes shape or dtype under perturbation.
+    A function with no floating-point output passes. Modules that ``fn`` reaches (a closure, a
+    global it names, a bound method's self, the inputs) are left as they were: their
+    parameters and buffers -- a training-mode BatchNorm's running statistics and
+    ``num_batches_tracked`` -- are saved before the first call and restored afterwards.
+
     The arguments are checked before any work: ``fn`` callable, ``inputs`` a Tensor or a tuple
     or list (other values in it are passed to ``fn`` unchanged), ``eps`` a positive finite
-    number, ``atol`` and ``rtol`` finite and >= 0, the flags True or False. A NaN or inf in an
+    number, ``atol`` and ``rtol`` finite and >= 0, ``nondet_tol`` >= 0 (inf: no reentrancy
+    check), the flags True or False. A NaN or inf in an
     input that requires grad, or in ``fn``'s output at the inputs, is a ValueError that says
     where.
     """
     return _check("check_gradients", fn, inputs, eps=eps, atol=atol, rtol=rtol,
-                  fast_mode=fast_mode, order=order, locate=locate,
+                  nondet_tol=nondet_tol, fast_mode=fast_mode, order=order, locate=locate,
                   raise_exception=raise_exception)
 
 
-def _check(owner, fn, inputs, *, eps, atol, rtol, fast_mode, order, locate,
+def _check(owner, fn, inputs, *, eps, atol, rtol, nondet_tol, fast_mode, order, locate,
            raise_exception) -> GradcheckResult:
     """Every argument checked first (errors name ``owner``, the function the user called),
     then the check itself."""
     check_function(owner, fn)
     inputs = as_inputs(inputs, owner)
-    settings = check_settings(owner, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode)
+    settings = check_settings(owner, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode,
+                              nondet_tol=nondet_tol)
     order = one_of(owner, "order", integer(owner, "order", order), (1, 2))
     locate = boolean(owner, "locate", locate)
     raise_exception = boolean(owner, "raise_exception", raise_exception)
     checked = checked_indices(inputs, owner)
     copies = float64_copies(inputs)
-    result = run_check(fn, copies, checked, order=order, owner=owner, **settings)
+    with preserved_modules(fn, inputs) as modules:
+        result = run_check(fn, copies, checked, order=order, owner=owner, **settings)
+        if locate and not result.ok:
+            result.op_checks = check_ops(fn, copies, order=order, **settings)
     lowered = [i for i in checked if inputs[i].dtype.itemsize < 8]
     if lowered:
         result.notes.append(f"input(s) {lowered} are {inputs[lowered[0]].dtype}: checked in "
                             f"float64 copies, where finite differences are accurate")
-    if locate and not result.ok:
-        result.op_checks = check_ops(fn, copies, order=order, **settings)
+    stateful = [m for m in modules if any(True for _ in m.named_buffers(recurse=False))]
+    if stateful:
+        names = ", ".join(sorted({type(m).__name__ for m in stateful}))
+        result.notes.append(f"the buffers of the modules fn uses ({names}) restored afterwards")
+    if not locate and any("backward" in problem for problem in result.problems):
+        result.notes.append("locate=True checks every op on its own and names the one whose "
+                            "backward fails")
     return finish(result, raise_exception)
 
 
@@ -79,7 +99,8 @@ def _caller_level() -> int:
 
 
 def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              raise_exception: bool = True, fast_mode: bool = False, locate: bool = False) -> bool:
+              raise_exception: bool = True, nondet_tol: float = 0.0, fast_mode: bool = False,
+              locate: bool = False) -> bool:
     """True when autograd's gradients of ``fn(*inputs)`` match central finite differences.
 
     On a mismatch it raises ``GradcheckError`` (or returns False with
@@ -87,17 +108,18 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
     worst elements, a guess at the mistake -- and ``error.result`` the ``GradcheckResult``.
     See ``check_gradients`` for the arguments.
     """
-    return _check("gradcheck", fn, inputs, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode,
-                  order=1, locate=locate, raise_exception=raise_exception).ok
+    return _check("gradcheck", fn, inputs, eps=eps, atol=atol, rtol=rtol,
+                  nondet_tol=nondet_tol, fast_mode=fast_mode, order=1, locate=locate,
+                  raise_exception=raise_exception).ok
 
 
 def gradgradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-                  raise_exception: bool = True, fast_mode: bool = False,
+                  raise_exception: bool = True, nondet_tol: float = 0.0, fast_mode: bool = False,
                   locate: bool = False) -> bool:
     """True when second derivatives match: the gradients ``d<w, fn(inputs)>/d inputs`` (for fixed
     random ``w``, computed with ``create_graph=True``) are themselves checked by finite
     differences. Catches a backward that is right but not differentiable, or whose own backward
     is wrong."""
     return _check("gradgradcheck", fn, inputs, eps=eps, atol=atol, rtol=rtol,
-                  fast_mode=fast_mode, order=2, locate=locate,
+                  nondet_tol=nondet_tol, fast_mode=fast_mode, order=2, locate=locate,
                   raise_exception=raise_exception).ok

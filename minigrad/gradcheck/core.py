@@ -11,7 +11,7 @@ from ..core.errors import ArgumentTypeError
 from ..core.tensor import Tensor
 from .compare import compare_directional, compare_elementwise
 from .guards import kink_warnings, precision_warnings
-from .numeric import Projection, as_outputs, project
+from .numeric import OutputsChanged, Projection, as_outputs, project, signature
 from .report import GradcheckArgumentError, GradcheckResult
 
 __all__ = ["run_check", "first_derivatives", "float64_copies", "checked_indices", "as_inputs",
@@ -55,26 +55,33 @@ def check_function(owner: str, fn) -> None:
                      ArgumentTypeError)
 
 
-def check_settings(owner: str, *, eps, atol, rtol, fast_mode) -> dict:
+def check_settings(owner: str, *, eps, atol, rtol, fast_mode, nondet_tol=0.0) -> dict:
     """The check's numeric settings in canonical form, or a clear error before any work.
 
     ``eps`` must be a positive finite step (0 divides by zero and makes every element look
     wrong). ``atol`` and ``rtol`` must be finite and >= 0: a negative tolerance fails every
     element; PyTorch raises RuntimeError for it, hence ``GradcheckArgumentError`` (RuntimeError
-    and ValueError). ``fast_mode`` is True or False."""
+    and ValueError). ``nondet_tol`` must be >= 0 (inf switches the reentrancy check off).
+    ``fast_mode`` is True or False."""
     eps = positive_real(owner, "eps", eps)
     atol, rtol = (tolerance(owner, name, value) for name, value in (("atol", atol),
                                                                      ("rtol", rtol)))
+    nondet_tol = tolerance(owner, "nondet_tol", nondet_tol, allow_inf=True)
     fast_mode = boolean(owner, "fast_mode", fast_mode)
-    return dict(eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode)
+    return dict(eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode, nondet_tol=nondet_tol)
 
 
-def tolerance(owner: str, name: str, value) -> float:
+def tolerance(owner: str, name: str, value, allow_inf: bool = False) -> float:
     """A tolerance: a finite number >= 0 (wrong kind: ArgumentTypeError; out of range:
-    GradcheckArgumentError, which PyTorch's RuntimeError and Python's ValueError both catch)."""
+    GradcheckArgumentError, which PyTorch's RuntimeError and Python's ValueError both catch).
+    ``allow_inf``: +inf is accepted too (a tolerance that switches its check off)."""
     if not is_real(value):
         bad_argument(owner, name, "a non-negative number", value, ArgumentTypeError)
-    if not (np.isfinite(value) and value >= 0):
+    if allow_inf:
+        if not value >= 0:  # (NaN too)
+            bad_argument(owner, name, "a number >= 0 (inf: no check)", value,
+                         GradcheckArgumentError)
+    elif not (np.isfinite(value) and value >= 0):
         bad_argument(owner, name, "a finite number >= 0", value, GradcheckArgumentError)
     return float(value)
 
@@ -124,12 +131,19 @@ def float64_copies(inputs) -> tuple:
                  if isinstance(t, Tensor) and t.dtype.kind == "f" else t for t in inputs)
 
 
-def run_check(fn, inputs, checked, *, eps, atol, rtol, fast_mode, order=1, input_names=None,
-              output_names=None, owner="gradcheck") -> GradcheckResult:
+def run_check(fn, inputs, checked, *, eps, atol, rtol, fast_mode, nondet_tol=0.0, order=1,
+              input_names=None, output_names=None, owner="gradcheck") -> GradcheckResult:
     """Compare d<v_k, fn(*inputs)[k]>/d inputs[i] from autograd with central differences, for
     every output k and every checked input i. ``inputs[i].data`` must be an owned float64 array.
     ``order=2`` checks the first derivatives of ``fn`` instead (see ``first_derivatives``).
     ``owner`` is the public function the user called, for error messages.
+
+    Besides the comparison, as PyTorch's gradcheck: every backward must be linear in its output
+    gradient (zero in, zero out; -2v in, -2 x the answer for v out), two backward passes with
+    the same output gradient must agree within ``nondet_tol``, and the outputs must keep their
+    shapes and dtypes under perturbation; a failure of these is one of ``result.problems``.
+    Integer and boolean outputs are not differentiable and are not compared; a function with no
+    floating-point output passes (there is nothing to differentiate).
     """
     require_finite_inputs(owner, inputs, checked, input_names)
     fn_name = getattr(fn, "__name__", repr(fn))
@@ -148,23 +162,100 @@ def run_check(fn, inputs, checked, *, eps, atol, rtol, fast_mode, order=1, input
     weights = [rng.standard_normal(out.shape) if out.dtype.kind == "f" else None
                for out in outputs]
     if not _differentiable(weights):
-        raise TypeError(f"{owner}: {getattr(fn, '__name__', fn)} returned no floating-point "
-                        f"tensor (dtypes {[str(out.dtype) for out in outputs]}): there is no "
-                        f"gradient to check")
-    projection = Projection(fn, inputs, weights)
-    _require_deterministic(project(outputs, weights), projection.values(), fn, owner)
-    analytic = [_analytic_gradients(out, w, [inputs[i] for i in checked])
-                for out, w in zip(outputs, weights)]
+        # PyTorch passes too: an integer or boolean output has no gradient, so there is nothing
+        # to compare (a float output that does not require grad is compared: its numeric
+        # gradient must then be zero).
+        dtypes = [str(out.dtype) for out in outputs]
+        result.notes.append(f"{fn_name} returned no floating-point output (dtypes {dtypes}): "
+                            f"nothing is differentiable, so there is no gradient to check")
+        return result
     input_names = input_names or [f"input {i}" for i in range(len(inputs))]
-    per_input = []
-    for j, i in enumerate(checked):
-        labelled = [(output_names[k], analytic[k][j], k) for k in _differentiable(weights)]
-        compare = _compare_along_direction if fast_mode else _compare_every_element
-        per_input.append(compare(projection, i, input_names[i], labelled, eps=eps, atol=atol,
-                                 rtol=rtol, rng=rng))
+    projection = Projection(fn, inputs, weights, expected=signature(outputs),
+                            output_names=output_names, input_names=input_names)
+    tensors = [inputs[i] for i in checked]
+    try:
+        _require_deterministic(project(outputs, weights), projection.values(), fn, owner)
+        analytic = [_analytic_gradients(out, w, tensors) for out, w in zip(outputs, weights)]
+        names = (output_names, [input_names[i] for i in checked])
+        result.problems += backward_problems(outputs, weights, tensors, analytic, names,
+                                             atol=atol, rtol=rtol, nondet_tol=nondet_tol)
+        per_input = []
+        for j, i in enumerate(checked):
+            labelled = [(output_names[k], analytic[k][j], k) for k in _differentiable(weights)]
+            compare = _compare_along_direction if fast_mode else _compare_every_element
+            per_input.append(compare(projection, i, input_names[i], labelled, eps=eps,
+                                     atol=atol, rtol=rtol, rng=rng))
+    except OutputsChanged as changed:
+        result.problems.append(str(changed))
+        return result
     # Report output by output, as the user reads fn's results.
     result.comparisons = [c for by_output in zip(*per_input) for c in by_output]
     return result
+
+
+def backward_problems(outputs, weights, tensors, analytic, names, *, atol, rtol,
+                      nondet_tol) -> list[str]:
+    """PyTorch's checks on the backward itself, for each output that requires grad.
+
+    Linear in the output gradient: a zero output gradient must give exactly zero gradients
+    (a backward that ignores ``grad``, or adds a term that does not multiply it, fails), and
+    -2v must give exactly -2 times the gradient for v, within the check's tolerance (one that
+    uses ``abs(grad)`` or ``grad ** 2`` fails). Reentrant: a second backward with the same
+    output gradient must agree with the first within ``nondet_tol``."""
+    output_names, input_names = names
+    problems = []
+    for k, (out, w) in enumerate(zip(outputs, weights)):
+        if w is None or not out.requires_grad:
+            continue
+        zero = _analytic_gradients(out, np.zeros_like(w), tensors)
+        scaled = _analytic_gradients(out, -2.0 * w, tensors)
+        again = _analytic_gradients(out, w, tensors)
+        for j, name in enumerate(input_names):
+            first = analytic[k][j]
+            where = f"{output_names[k]} w.r.t. {name}"
+            if not np.isfinite(first).all():
+                continue  # the comparison reports a gradient that is not finite
+            if np.any(zero[j] != 0):
+                index, value = _largest(zero[j])
+                problems.append(
+                    f"{where}: backward not multiplied by grad_output: a zero output gradient "
+                    f"gave a gradient that is not zero ({value:.6g} at index {index}); a "
+                    f"backward must scale with its grad argument, yet this one ignores it or "
+                    f"adds a term that does not multiply it")
+            elif not np.all(np.abs(scaled[j] + 2.0 * first) <= atol + rtol * 2.0 * np.abs(first)):
+                index, _ = _largest(scaled[j] + 2.0 * first)
+                problems.append(
+                    f"{where}: backward not linear in grad_output: the output gradient -2v "
+                    f"gave {float(scaled[j][index]):.6g} at index {index}, not -2 x "
+                    f"{float(first[index]):.6g} (the gradient for v); a backward must be linear "
+                    f"in its grad argument (no abs(grad), grad ** 2, ...)")
+            difference = _difference(first, again[j])
+            if difference.size and difference.max() > nondet_tol:
+                index, value = _largest(difference)
+                problems.append(
+                    f"{where}: backward is not reentrant: two backward passes with the same "
+                    f"output gradient differ by up to {value:.3g} (at index {index}), more than "
+                    f"nondet_tol={nondet_tol:g}; a backward must compute the same gradient every "
+                    f"time (for an op that is nondeterministic on purpose, pass nondet_tol)")
+    return problems
+
+
+def _largest(values) -> tuple:
+    """(index, value) of the element of largest magnitude."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 0:
+        return (), float(values)
+    flat = int(np.argmax(np.nan_to_num(np.abs(values), nan=np.inf)))
+    index = tuple(int(i) for i in np.unravel_index(flat, values.shape))
+    return index, float(values[index])
+
+
+def _difference(first, second):
+    """|first - second|, with 0 where both hold the same non-finite value."""
+    with np.errstate(invalid="ignore"):
+        difference = np.abs(first - second)
+    same = (first == second) | (np.isnan(first) & np.isnan(second))
+    return np.where(same, 0.0, np.nan_to_num(difference, nan=np.inf))
 
 
 def _compare_every_element(projection, index, name, labelled, *, eps, **tolerance) -> list:
@@ -190,7 +281,8 @@ def first_derivatives(fn, inputs, checked, owner="gradgradcheck"):
         outputs = as_outputs(fn(*inputs), fn, owner)
     require_finite_outputs(owner, outputs, [f"output {k}" for k in range(len(outputs))],
                            getattr(fn, "__name__", repr(fn)))
-    weights = [rng.standard_normal(out.shape) for out in outputs]
+    weights = [rng.standard_normal(out.shape) if out.dtype.kind == "f" else None
+               for out in outputs]
 
     def first_derivatives(*xs):
         with enable_grad():  # also when the check evaluates it under no_grad
@@ -198,10 +290,12 @@ def first_derivatives(fn, inputs, checked, owner="gradgradcheck"):
             total = sum((out * Tensor(w)).sum() for out, w in zip(outputs, weights)
                         if out.requires_grad)
             if not isinstance(total, Tensor):
-                raise ValueError(f"{owner}: no output of fn requires grad")
-            # (an input fn does not use has a zero gradient, which the check compares too)
-            grads = autograd.grad(total, [xs[i] for i in checked], create_graph=True,
-                                  allow_unused=True)
+                # No output requires grad: the first derivatives are zero (and so are theirs)
+                grads = [None] * len(checked)
+            else:
+                # (an input fn does not use has a zero gradient, which the check compares too)
+                grads = autograd.grad(total, [xs[i] for i in checked], create_graph=True,
+                                      allow_unused=True)
         return tuple(xs[i] * 0.0 if g is None else g for i, g in zip(checked, grads))
 
     first_derivatives.__name__ = f"gradient of {getattr(fn, '__name__', 'fn')}"

@@ -15,37 +15,43 @@ from .core import (as_inputs, check_function, check_settings, float64_copies,
 from .guards import kink_warnings
 from .numeric import as_outputs
 from .report import OpCheck
+from .state import preserved_modules
 
 __all__ = ["locate_bad_gradient", "check_ops"]
 
 
 def locate_bad_gradient(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-                        fast_mode: bool = False, order: int = 1) -> list[OpCheck]:
+                        nondet_tol: float = 0.0, fast_mode: bool = False,
+                        order: int = 1) -> list[OpCheck]:
     """The nodes of ``fn(*inputs)``'s graph whose op's backward disagrees with finite differences
     of its forward at the values the node saw, nearest the inputs first (empty: none). With
-    ``order=2``: whose backward's own gradient (the op's double backward) is wrong.
+    ``order=2``: whose backward's own gradient (the op's double backward) is wrong. A backward
+    that fails one of gradcheck's other sub-checks (not linear in its output gradient, not
+    reentrant within ``nondet_tol``) is wrong too. Modules ``fn`` uses are left as they were.
 
     ``print(*result[0].describe(), sep="\\n")`` shows the first one with its worst elements."""
     owner = "locate_bad_gradient"
     check_function(owner, fn)
     inputs = as_inputs(inputs, owner)
-    settings = check_settings(owner, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode)
+    settings = check_settings(owner, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode,
+                              nondet_tol=nondet_tol)
     order = one_of(owner, "order", integer(owner, "order", order), (1, 2))
     require_finite_inputs(owner, inputs, [i for i, t in enumerate(inputs)
                                           if isinstance(t, Tensor) and t.requires_grad])
-    checks = check_ops(fn, float64_copies(inputs), order=order, **settings)
+    with preserved_modules(fn, inputs):
+        checks = check_ops(fn, float64_copies(inputs), order=order, **settings)
     return [c for c in checks if c.status == "wrong"]
 
 
-def check_ops(fn, inputs, *, eps, atol, rtol, fast_mode, order=1,
+def check_ops(fn, inputs, *, eps, atol, rtol, fast_mode, nondet_tol=0.0, order=1,
               module_names=None) -> list[OpCheck]:
     """An ``OpCheck`` for every node behind ``fn(*inputs)``, in evaluation order.
 
     ``module_names`` maps ``id(module)`` to its name in the model, to say where a node sits."""
     with enable_grad():
         nodes = graph_nodes(as_outputs(fn(*inputs), fn))
-    return [_check_node(node, position, len(nodes), module_names or {},
-                        eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode, order=order)
+    return [_check_node(node, position, len(nodes), module_names or {}, eps=eps, atol=atol,
+                        rtol=rtol, fast_mode=fast_mode, nondet_tol=nondet_tol, order=order)
             for position, node in enumerate(nodes, 1)]
 
 

@@ -12,6 +12,7 @@ from .check import finish
 from .core import check_settings, run_check
 from .locate import check_ops
 from .report import GradcheckResult
+from .state import preserved_modules
 
 __all__ = ["gradcheck_module", "FAST_MODE_ABOVE"]
 
@@ -21,8 +22,8 @@ FAST_MODE_ABOVE = 2000
 
 
 def gradcheck_module(model, loss_fn=None, *batch, eps: float = 1e-6, atol: float = 1e-5,
-                     rtol: float = 1e-3, fast_mode: bool | None = None, locate: bool = False,
-                     raise_exception: bool = True) -> GradcheckResult:
+                     rtol: float = 1e-3, nondet_tol: float = 0.0, fast_mode: bool | None = None,
+                     locate: bool = False, raise_exception: bool = True) -> GradcheckResult:
     """Check d loss / d parameter for every parameter of ``model`` that requires grad.
 
     The loss is ``loss_fn(model(batch[0]), *batch[1:])`` -- e.g. ``gradcheck_module(model,
@@ -33,7 +34,9 @@ def gradcheck_module(model, loss_fn=None, *batch, eps: float = 1e-6, atol: float
     For the check, parameters, buffers and floating batch tensors are swapped for float64
     copies; afterwards every one of them gets its original array back, so the model's weights
     and running statistics (which a training-mode BatchNorm updates on each of the check's
-    forward passes) are exactly as before. Returns a ``GradcheckResult`` (true when it passed);
+    forward passes) are exactly as before; so are those of any other module ``loss_fn`` uses.
+    The sub-checks of ``gradcheck`` apply (``nondet_tol`` included). Returns a
+    ``GradcheckResult`` (true when it passed);
     a failure raises ``GradcheckError`` unless ``raise_exception=False``.
 
     The arguments are checked before any work, as for ``gradcheck``; a NaN or inf in a
@@ -49,7 +52,8 @@ def gradcheck_module(model, loss_fn=None, *batch, eps: float = 1e-6, atol: float
         bad_argument(owner, "batch", "at least the model's input when loss_fn is given", batch)
     # (None, "pick by size", is decided below, once the parameters are known)
     settings = check_settings(owner, eps=eps, atol=atol, rtol=rtol,
-                              fast_mode=False if fast_mode is None else fast_mode)
+                              fast_mode=False if fast_mode is None else fast_mode,
+                              nondet_tol=nondet_tol)
     locate = boolean(owner, "locate", locate)
     raise_exception = boolean(owner, "raise_exception", raise_exception)
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
@@ -68,7 +72,7 @@ def gradcheck_module(model, loss_fn=None, *batch, eps: float = 1e-6, atol: float
 
     loss.__name__ = f"{type(model).__name__} loss"
     tensors = [t for _, t in named]
-    with _float64_state(model, batch) as restored:
+    with preserved_modules(model, loss_fn, batch), _float64_state(model, batch) as restored:
         result = run_check(loss, tensors, list(range(len(tensors))),
                            input_names=[name for name, _ in named],
                            output_names=None if loss_fn is None else ["loss"], owner=owner,

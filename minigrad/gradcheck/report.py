@@ -148,6 +148,10 @@ class GradcheckResult:
     atol: float
     rtol: float
     comparisons: list = field(default_factory=list)
+    # Sub-checks that failed besides the comparisons, one sentence each: a backward not
+    # multiplied by its output gradient, one that is not reentrant, outputs that change shape or
+    # dtype under perturbation (PyTorch's gradcheck checks the same).
+    problems: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     op_checks: list | None = None   # None: localisation was not run
@@ -155,7 +159,7 @@ class GradcheckResult:
 
     @property
     def ok(self) -> bool:
-        return all(c.ok for c in self.comparisons)
+        return not self.problems and all(c.ok for c in self.comparisons)
 
     def __bool__(self) -> bool:
         return self.ok
@@ -180,7 +184,8 @@ class GradcheckResult:
         return culprits[0] if culprits else None
 
     def comparison_lines(self, failed_only: bool = False) -> list[str]:
-        lines = []
+        """The problems found by the sub-checks, then each comparison's lines."""
+        lines = [f"FAIL {problem}" for problem in self.problems]
         for c in self.comparisons:
             if not (failed_only and c.ok):
                 lines += c.describe()
