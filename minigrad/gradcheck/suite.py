@@ -166,6 +166,12 @@ OP_CASES = {
                                                signed(3, 2), signed(3, 4, seed=5))],
     ops.MatMul: lambda op: [function_case(op.apply, signed(2, 3, 4), signed(2, 4, 5, seed=5))],
     F.Im2Col: lambda op: [function_case(lambda x: op.apply(x, **CONV), signed(2, 3, 5, 5))],
+    F.LeakyRelu: lambda op: [function_case(lambda x: op.apply(x, negative_slope=0.1),
+                                           signed(3, 4))],
+    F.Erf: _unary,
+    # (beta * x > 2 where x > 1: both sides, no value within eps of the switch)
+    F.Softplus: lambda op: [function_case(lambda x: op.apply(x, beta=2.0, threshold=2.0),
+                                          signed(3, 4), label="beta=2, threshold=2")],
     F.Col2Im: lambda op: [function_case(
         lambda cols: op.apply(cols, image_shape=(2, 3, 5, 5), **CONV), signed(18, 27))],
     F.FusedBatchNorm: _fused_batch_norm,
@@ -208,6 +214,21 @@ FUNCTION_CASES = {
     # A fresh generator on every call: the same mask each time, as finite differences need.
     F.dropout: lambda f: [function_case(
         lambda x: f(x, 0.3, True, np.random.default_rng(0)), signed(3, 4), label="train")],
+    F.leaky_relu: lambda f: [function_case(lambda x: f(x, 0.2), signed(3, 4))],
+    F.gelu: lambda f: [function_case(lambda x, form=form: f(x, approximate=form), signed(3, 4),
+                                     label=f"approximate={form!r}") for form in ("none", "tanh")],
+    F.softplus: lambda f: [function_case(lambda x: f(x, beta=2.0, threshold=2.0), signed(3, 4))],
+    # (distinct values: no two elements of a window tie for the maximum)
+    F.max_pool2d: lambda f: [
+        function_case(lambda x: f(x, 2), distinct(2, 3, 4, 4), label="2x2"),
+        function_case(lambda x: f(x, 3, stride=2, padding=1, ceil_mode=True),
+                      distinct(2, 2, 6, 5), label="3x3, stride 2, padding 1, ceil_mode")],
+    F.avg_pool2d: lambda f: [
+        function_case(lambda x, include=include: f(x, 3, stride=2, padding=1, ceil_mode=True,
+                                                   count_include_pad=include),
+                      signed(2, 2, 6, 5), label=f"3x3, stride 2, padding 1, ceil_mode, "
+                                                f"count_include_pad={include}")
+        for include in (True, False)],
     F.conv2d: lambda f: [function_case(lambda x, w, b: f(x, w, b, stride=2, padding=1),
                                        signed(2, 3, 5, 5), signed(4, 3, 3, 3, seed=5),
                                        signed(4, seed=6))],
@@ -254,14 +275,33 @@ LAYER_CASES = {
     nn.Tanh: lambda cls: [module_case(cls(), signed(3, 4))],
     nn.Dropout: _dropout_layer,
     nn.Flatten: lambda cls: [module_case(cls(), signed(2, 3, 2))],
+    nn.LeakyReLU: lambda cls: [module_case(cls(0.2), signed(3, 4))],
+    nn.GELU: lambda cls: [module_case(cls(), signed(3, 4))],
+    nn.Softplus: lambda cls: [module_case(cls(), signed(3, 4))],
+    nn.Identity: lambda cls: [module_case(cls(), signed(3, 4))],
+    nn.MaxPool2d: lambda cls: [module_case(cls(3, stride=2, padding=1), distinct(2, 2, 5, 5))],
+    nn.AvgPool2d: lambda cls: [module_case(cls(3, stride=2, padding=1), signed(2, 2, 5, 5))],
+    # Containers have no forward: their modules, in a Sequential, are the model.
+    nn.ModuleList: lambda cls: [module_case(
+        nn.Sequential(*cls([nn.Linear(4, 5, rng=0), nn.Tanh(), nn.Linear(5, 3, rng=1)])),
+        signed(6, 4), label="its modules in a Sequential")],
+    nn.ModuleDict: lambda cls: [module_case(
+        nn.Sequential(*cls({"hidden": nn.Linear(4, 5, rng=0), "act": nn.GELU(),
+                            "out": nn.Linear(5, 3, rng=1)}).values()),
+        signed(6, 4), label="its modules in a Sequential")],
     nn.Sequential: lambda cls: [module_case(
         cls(nn.Linear(4, 6, rng=0), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3, rng=1)),
         signed(8, 4), np.array([0, 1, 2, 0, 1, 2, 0, 1]), loss_fn=F.cross_entropy,
         label="BN MLP, cross-entropy")],
     nn.BatchNorm1d: lambda cls: _batch_norm_layer(cls, (6, 3)) + _batch_norm_layer(cls, (4, 3, 2)),
-    nn.BatchNorm2d: lambda cls: _batch_norm_layer(cls, (3, 2, 2, 2)),
-    nn.LayerNorm: lambda cls: [module_case(cls((3, 2)), signed(4, 3, 2))],
-    nn.GroupNorm: lambda cls: [module_case(cls(2, 4), signed(3, 4, 2))],
+    nn.BatchNorm2d: lambda cls: _batch_norm_layer(cls, (3, 2, 2, 2)) + [
+        module_case(cls(2, bias=False), signed(3, 2, 2, 2), label="train, bias=False")],
+    nn.LayerNorm: lambda cls: [module_case(cls((3, 2)), signed(4, 3, 2)),
+                               module_case(cls((3, 2), bias=False), signed(4, 3, 2),
+                                           label="bias=False")],
+    nn.GroupNorm: lambda cls: [module_case(cls(2, 4), signed(3, 4, 2)),
+                               module_case(cls(2, 4, bias=False), signed(3, 4, 2),
+                                           label="bias=False")],
 }
 
 CASES = {**OP_CASES, **FUNCTION_CASES, **LAYER_CASES}
