@@ -12,11 +12,15 @@ backward and on Tensors -- differentiable again -- under ``backward(create_graph
 Also reachable as ``minigrad.nn.functional``; conventionally imported as ``F``.
 """
 from .args import as_tensor  # noqa: F401
+from .activations import Erf, LeakyRelu, Softplus, gelu, leaky_relu, softplus  # noqa: F401
 from .basic import (LogSoftmax, Linear, NLLLoss, cross_entropy, dropout, linear, log_softmax,  # noqa
                     mse_loss, relu, sigmoid, softmax, tanh)
 from .conv import Col2Im, Im2Col, conv2d, pair  # noqa: F401
 from .normalization import FusedBatchNorm, batch_norm, group_norm, layer_norm  # noqa: F401
+from .pooling import avg_pool2d, max_pool2d, pool_geometry  # noqa: F401
 
 __all__ = ["linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "cross_entropy",
            "mse_loss", "dropout", "conv2d", "batch_norm", "layer_norm", "group_norm",
-           "FusedBatchNorm", "LogSoftmax", "NLLLoss", "Im2Col", "Col2Im"]
+           "FusedBatchNorm", "LogSoftmax", "NLLLoss", "Im2Col", "Col2Im",
+           "leaky_relu", "gelu", "softplus", "max_pool2d", "avg_pool2d", "LeakyRelu", "Erf",
+           "Softplus"]
