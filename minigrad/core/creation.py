@@ -111,7 +111,7 @@ def arange(start, end=None, step=1, *, dtype=None, requires_grad: bool = False) 
 def linspace(start, end, steps, *, dtype=None, requires_grad: bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end``, both included. Computed as
     PyTorch does -- the first half up from ``start``, the second half down from ``end`` -- so
-    the values agree with ``torch.linspace`` to the last bit in float64."""
+    both ends are exact and the values agree with ``torch.linspace`` to rounding."""
     for name, value in (("start", start), ("end", end)):
         if not checks.is_real(value):
             checks.bad_argument("linspace", name, "a real number", value, ArgumentTypeError)
@@ -132,7 +132,7 @@ def linspace(start, end, steps, *, dtype=None, requires_grad: bool = False) -> T
         position = np.arange(steps, dtype=compute)
         step = (compute.type(end) - compute.type(start)) / max(steps - 1, 1)
         with np.errstate(invalid="ignore"):  # inf or nan bounds give nan, as in PyTorch
-            values = np.where(position < steps // 2, start + step * position,
+            values = np.where((position < steps // 2) | (steps == 1), start + step * position,
                               end - step * (steps - 1 - position)).astype(compute)
         return values.astype(dtype)
 
@@ -205,13 +205,13 @@ def _random(owner: str, distribution: str, shape, dtype, requires_grad, rng) -> 
 def zeros_like(input, *, dtype=None, requires_grad: bool = False) -> Tensor:
     """Zeros of ``input``'s shape (and dtype, unless ``dtype`` is given)."""
     shape, dtype = _like("zeros_like", input, dtype)
-    return zeros(shape, dtype=dtype, requires_grad=requires_grad)
+    return _filled("zeros_like", (shape,), 0, dtype, requires_grad)
 
 
 def ones_like(input, *, dtype=None, requires_grad: bool = False) -> Tensor:
     """Ones of ``input``'s shape (and dtype, unless ``dtype`` is given)."""
     shape, dtype = _like("ones_like", input, dtype)
-    return ones(shape, dtype=dtype, requires_grad=requires_grad)
+    return _filled("ones_like", (shape,), 1, dtype, requires_grad)
 
 
 def full_like(input, fill_value, *, dtype=None, requires_grad: bool = False) -> Tensor:
