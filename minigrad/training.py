@@ -1,8 +1,8 @@
 """Training on real data: small functions meant to be reused (the examples, the experiments and
 the ``minigrad train`` command, in ``minigrad/app/train.py``, call them):
 
-- ``build_model``: an MLP or a small CNN with BatchNorm (or LayerNorm, GroupNorm, nothing)
-  after each hidden layer;
+- ``build_model``: an MLP or a small CNN (with or without pooling) with BatchNorm (or
+  LayerNorm, GroupNorm, nothing) after each hidden layer;
 - ``train_step`` / ``train_epoch`` / ``evaluate``: one SGD step, one pass over a loader, loss
   and accuracy without a graph;
 - ``fit``: epochs of training with a per-epoch record of train and test loss and accuracy;
@@ -22,10 +22,16 @@ from .autograd import no_grad
 from .core.checks import bad_argument, positive_int
 from .data import DataLoader, Dataset
 
-__all__ = ["build_model", "make_optimizer", "train_step", "train_epoch", "evaluate", "eval_loader",
+__all__ = ["MODELS", "takes_images", "build_model", "make_optimizer", "train_step", "train_epoch", "evaluate", "eval_loader",
            "fit", "EpochRecord", "LossNotFiniteError"]
 
 NORMS = ("batch", "layer", "group", "none")
+MODELS = ("mlp", "cnn", "cnn-pool")
+
+
+def takes_images(kind: str) -> bool:
+    """Whether the model ``kind`` (one of ``MODELS``) takes images rather than flat vectors."""
+    return kind != "mlp"
 
 
 class LossNotFiniteError(RuntimeError):
@@ -65,6 +71,9 @@ def build_model(kind: str = "mlp", *, input_shape=(64,), n_classes: int = 10, hi
     -> Linear(hidden, n_classes), on flat inputs (d,).
     ``kind="cnn"``: Conv 3x3 (16 maps) -> norm -> ReLU -> Conv 3x3 stride 2 (32 maps) -> norm
     -> ReLU -> Flatten -> Linear, on images (channels, height, width).
+    ``kind="cnn-pool"``: Conv 3x3 (16 maps) -> norm -> ReLU -> MaxPool 2x2 -> Conv 3x3 (32 maps)
+    -> norm -> ReLU -> AvgPool 2x2 -> Flatten -> Linear: the resolution halves in the pools
+    instead of in a strided convolution.
     ``norm`` is one of ``NORMS``; ``fused`` picks BatchNorm's fused op over the composed graph.
     A layer followed by BatchNorm has no bias: BatchNorm subtracts each unit's batch mean,
     which cancels any bias, and its shift (beta) takes the bias's place.
@@ -81,22 +90,31 @@ def build_model(kind: str = "mlp", *, input_shape=(64,), n_classes: int = 10, hi
         blocks = [(nn.Linear(a, b, bias=bias), b) for a, b in zip(widths, widths[1:])]
         head = [nn.Linear(hidden, n_classes)]
         images = False
-    elif kind == "cnn":
+    elif kind in ("cnn", "cnn-pool"):
         if len(input_shape) != 3:
             raise ValueError(f"build_model: a CNN takes images (channels, height, width), got "
                              f"input shape {input_shape}")
         channels, height, width = input_shape
-        blocks = [(nn.Conv2d(channels, 16, 3, padding=1, bias=bias), 16),
-                  (nn.Conv2d(16, 32, 3, stride=2, padding=1, bias=bias), 32)]
-        flat = 32 * ((height + 1) // 2) * ((width + 1) // 2)
+        if kind == "cnn":
+            blocks = [(nn.Conv2d(channels, 16, 3, padding=1, bias=bias), 16),
+                      (nn.Conv2d(16, 32, 3, stride=2, padding=1, bias=bias), 32)]
+            flat = 32 * ((height + 1) // 2) * ((width + 1) // 2)
+        else:
+            if min(height, width) < 4:
+                raise ValueError(f"build_model: a CNN with two 2x2 pools takes images of at "
+                                 f"least 4x4, got input shape {input_shape}")
+            blocks = [(nn.Conv2d(channels, 16, 3, padding=1, bias=bias), 16, nn.MaxPool2d(2)),
+                      (nn.Conv2d(16, 32, 3, padding=1, bias=bias), 32, nn.AvgPool2d(2))]
+            flat = 32 * (height // 4) * (width // 4)
         head = [nn.Flatten(), nn.Linear(flat, n_classes)]
         images = True
     else:
-        raise ValueError(f"build_model: kind must be 'mlp' or 'cnn', got {kind!r}")
+        raise ValueError(f"build_model: kind must be one of {', '.join(map(repr, MODELS))}, got "
+                         f"{kind!r}")
     layers = []
-    for layer, channels in blocks:
+    for layer, channels, *pool in blocks:
         normalization = _norm_layer(norm, channels, images, fused)
-        layers += [layer] + ([normalization] if normalization else []) + [nn.ReLU()]
+        layers += [layer] + ([normalization] if normalization else []) + [nn.ReLU()] + pool
     return nn.Sequential(*layers, *head).to(dtype)
 
 

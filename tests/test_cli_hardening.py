@@ -353,7 +353,8 @@ def test_train_command_reports_a_diverged_run_in_one_line(tmp_path, capsys):
     (dict(batch_size=1), "train_digits: batch_size must be at least 2 when norm is 'batch'"),
     (dict(lr=math.nan), "train_digits: lr must be a finite number, got nan"),
     (dict(seed=-1), "train_digits: seed must be a non-negative integer, got -1"),
-    (dict(model="rnn"), "train_digits: model must be one of 'mlp', 'cnn', got 'rnn'"),
+    (dict(model="rnn"), "train_digits: model must be one of 'mlp', 'cnn', 'cnn-pool', got "
+                          "'rnn'"),
 ])
 def test_train_digits_checks_everything_before_training(monkeypatch, tmp_path, kwargs, message):
     from minigrad.app import train

@@ -43,7 +43,7 @@ def test_fused_flag_reaches_the_batch_norm_layers():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(kind="rnn"), "kind must be 'mlp' or 'cnn'"),
+    (dict(kind="rnn"), "kind must be one of 'mlp', 'cnn', 'cnn-pool', got 'rnn'"),
     (dict(norm="instance"), "norm must be one of"),
     (dict(kind="mlp", input_shape=(1, 8, 8)), r"MLP takes flat inputs .* \(1, 8, 8\)"),
     (dict(kind="cnn", input_shape=(64,)), r"CNN takes images .* \(64,\)"),

@@ -12,16 +12,17 @@ from .. import nn, optim
 from ..core import checks
 from ..data import Dataset, load_digits
 from ..serialization import load, save
-from ..training import (NORMS, OPTIMIZERS, EpochRecord, build_model, dtype_of, eval_loader,
-                        evaluate, fit, make_optimizer)
+from ..training import (MODELS, NORMS, OPTIMIZERS, EpochRecord, build_model, dtype_of,
+                        eval_loader, evaluate, fit, make_optimizer, takes_images)
 from . import arguments
 
 __all__ = ["TrainingRun", "train_digits", "add_arguments", "run"]
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
-                        help="an MLP on the 64 pixels, or a small CNN on the 8x8 images")
+    parser.add_argument("--model", choices=MODELS, default="mlp",
+                        help="an MLP on the 64 pixels, or a small CNN on the 8x8 images "
+                             "(cnn-pool: with max and average pooling)")
     parser.add_argument("--norm", choices=NORMS, default="batch",
                         help="normalisation after each hidden layer (default: batch)")
     parser.add_argument("--fused", action="store_true",
@@ -70,14 +71,14 @@ def train_digits(model: str = "mlp", *, norm: str = "batch", fused: bool = False
     never throws a finished run away. A loss that becomes NaN or inf stops the run with
     ``minigrad.training.LossNotFiniteError``."""
     owner = "train_digits"
-    checks.one_of(owner, "model", model, ("mlp", "cnn"))
+    checks.one_of(owner, "model", model, MODELS)
     checks.one_of(owner, "norm", norm, NORMS)
     checks.one_of(owner, "optimizer", optimizer, tuple(OPTIMIZERS))
     epochs = checks.positive_int(owner, "epochs", epochs)
     lr = None if lr is None else checks.positive_real(owner, "lr", lr)
     batch_size = checks.positive_int(owner, "batch_size", batch_size)
     seed = checks.non_negative_int(owner, "seed", seed)
-    data = load_digits(seed=seed, images=model == "cnn")
+    data = load_digits(seed=seed, images=takes_images(model))
     problem = batch_size_problem(batch_size, len(data.x_train), model, norm)
     if problem:
         checks.bad_argument(owner, "batch_size", problem, batch_size)
@@ -115,7 +116,7 @@ def batch_size_problem(batch_size: int, n_train: int, model: str, norm: str) -> 
 
 def training_set_size(model: str, seed: int) -> int:
     """How many samples ``train_digits`` trains on."""
-    return len(load_digits(seed=seed, images=model == "cnn").x_train)
+    return len(load_digits(seed=seed, images=takes_images(model)).x_train)
 
 
 def run(args) -> int:
