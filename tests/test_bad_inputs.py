@@ -198,6 +198,14 @@ ENTRIES = [
           {"x": _x(2, 4, 3), "num_groups": 2, "weight": _x(4), "bias": _x(4), "eps": 1e-5},
           optional=("weight", "bias")),
     Entry("relu", F.relu, {"x": _x(3)}),
+    Entry("leaky_relu", F.leaky_relu, {"x": _x(3), "negative_slope": 0.01}),
+    Entry("gelu", F.gelu, {"x": _x(3), "approximate": "none"}, text=("approximate",)),
+    Entry("softplus", F.softplus, {"x": _x(3), "beta": 1.0, "threshold": 20.0}),
+    Entry("max_pool2d", F.max_pool2d, {"x": _x(1, 2, 5, 5), "kernel_size": 2, "stride": 2,
+                                       "padding": 1, "ceil_mode": False}, optional=("stride",)),
+    Entry("avg_pool2d", F.avg_pool2d, {"x": _x(1, 2, 5, 5), "kernel_size": 3, "stride": 2,
+                                       "padding": 1, "ceil_mode": True,
+                                       "count_include_pad": False}, optional=("stride",)),
     Entry("softmax", F.softmax, {"x": _x(2, 3), "axis": -1}, names=("softmax",)),
     Entry("log_softmax", F.log_softmax, {"x": _x(2, 3), "axis": -1}),
     Entry("cross_entropy", F.cross_entropy,
@@ -235,6 +243,19 @@ ENTRIES = [
            "model": nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)), "device": None},
           names=("update_bn", "linear", "BatchNorm1d"), optional=("device",)),
     Entry("Dropout", nn.Dropout, {"p": 0.5}),
+    Entry("LeakyReLU", nn.LeakyReLU, {"negative_slope": 0.1}),
+    Entry("GELU", nn.GELU, {"approximate": "tanh"}, text=("approximate",)),
+    Entry("Softplus", nn.Softplus, {"beta": 2.0, "threshold": 10.0}),
+    Entry("MaxPool2d", nn.MaxPool2d, {"kernel_size": 3, "stride": 1, "padding": 1,
+                                      "ceil_mode": True}, optional=("stride",)),
+    Entry("AvgPool2d", nn.AvgPool2d, {"kernel_size": 2, "stride": 2, "padding": 0,
+                                      "ceil_mode": False, "count_include_pad": True},
+          optional=("stride",)),
+    Entry("pooling forward", lambda layer, x: layer(x),
+          {"layer": nn.MaxPool2d(2), "x": _x(1, 2, 4, 4)},
+          names=("max_pool2d", "Tensor"), skip=("layer",)),
+    Entry("ModuleList", nn.ModuleList, {"modules": [nn.ReLU()]}, optional=("modules",)),
+    Entry("ModuleDict", nn.ModuleDict, {"modules": {"a": nn.ReLU()}}, optional=("modules",)),
     Entry("Flatten", lambda start_dim, end_dim, x: nn.Flatten(start_dim, end_dim)(x),
           {"start_dim": 1, "end_dim": -1, "x": _x(2, 3, 4)}),
     Entry("Sequential", lambda a, b: nn.Sequential(a, b), {"a": nn.ReLU(), "b": nn.Tanh()}),
@@ -365,7 +386,7 @@ def test_the_catalogue_covers_the_public_api_and_its_valid_calls_work():
         entry.call(**_fresh_args(entry))
     covered = {e.name for e in ENTRIES}
     public = set(F.__all__) - {"FusedBatchNorm", "LogSoftmax", "NLLLoss", "Im2Col", "Col2Im",
-                               "sigmoid", "tanh"}
+                               "sigmoid", "tanh", "LeakyRelu", "Erf", "Softplus"}
     layers = {"Linear", "Conv2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm",
               "Dropout", "Flatten", "Sequential"}
     assert public | layers <= covered, sorted((public | layers) - covered)
