@@ -7,34 +7,11 @@ from hypothesis import given, strategies as st
 
 import minigrad as mg
 from conftest import FAST, axes, distinct, shapes, values
+from test_vs_torch import compare  # values, gradients and (order=2) Hessian-vector products
 
 torch = pytest.importorskip("torch")
 
 RNG = np.random.default_rng(0)
-
-
-def compare(mg_fn, torch_fn, *arrays, order=1, rtol=1e-12):
-    """Same outputs and the same gradients for a random upstream gradient; with ``order=2``
-    also the same Hessian-vector product."""
-    mine_in = [mg.Tensor(a.copy(), requires_grad=True) for a in arrays]
-    theirs_in = [torch.tensor(a, requires_grad=True) for a in arrays]
-    mine, theirs = mg_fn(*mine_in), torch_fn(*theirs_in)
-    assert mine.dtype == np.float64 and mine.shape == tuple(theirs.shape)
-    np.testing.assert_allclose(mine.data, theirs.detach().numpy(), rtol=rtol, atol=1e-14)
-    upstream = RNG.standard_normal(mine.shape)
-    mine_grads = mg.grad(mine, mine_in, mg.Tensor(upstream), create_graph=order > 1)
-    theirs_grads = torch.autograd.grad(theirs, theirs_in, torch.tensor(upstream),
-                                       create_graph=order > 1)
-    for m, t in zip(mine_grads, theirs_grads):
-        np.testing.assert_allclose(m.data, t.detach().numpy(), rtol=rtol, atol=1e-13)
-    if order > 1:
-        weights = [RNG.standard_normal(a.shape) for a in arrays]
-        mine2 = mg.grad(sum((g * mg.Tensor(w)).sum() for g, w in zip(mine_grads, weights)),
-                        mine_in)
-        theirs2 = torch.autograd.grad(sum((g * torch.tensor(w)).sum()
-                                          for g, w in zip(theirs_grads, weights)), theirs_in)
-        for m, t in zip(mine2, theirs2):
-            np.testing.assert_allclose(m.data, t.numpy(), rtol=rtol, atol=1e-13)
 
 
 def signed(*shape):
@@ -133,6 +110,16 @@ def test_builtin_abs_and_item():
     assert mg.tensor([[2.5]]).item() == 2.5 and isinstance(mg.tensor(3).item(), int)
     with pytest.raises(RuntimeError, match="item: only a one-element tensor"):
         x.item()
+
+
+def test_gradcheck_warns_at_ties_of_min_maximum_and_minimum():
+    x = mg.tensor([1.0, 1.0, 2.0], requires_grad=True)
+    y = mg.tensor([1.0, 0.0, 3.0], requires_grad=True)
+    for fn, inputs, says in ((lambda t: t.min(), (x,), "Min: 1 of 1 minima"),
+                             (mg.maximum, (x, y), "Maximum: 1 of 3 elements"),
+                             (lambda t: mg.minimum(2.0, t), (x,), "Minimum: 1 of 3 elements")):
+        with pytest.warns(UserWarning, match=says):
+            mg.gradcheck(fn, inputs, raise_exception=False)
 
 
 # -- 0-d tensors: axis 0 and -1 are allowed, as in PyTorch -------------------------------------

@@ -389,9 +389,11 @@ class Tensor:
         return ops.Relu.apply(self)
 
     def sin(self):
+        """Elementwise sine (radians)."""
         return ops.Sin.apply(self)
 
     def cos(self):
+        """Elementwise cosine (radians)."""
         return ops.Cos.apply(self)
 
     def maximum(self, other):
@@ -426,6 +428,8 @@ class Tensor:
                              keepdims=keepdims)
 
     def min(self, axis=None, keepdims: bool = False):
+        """Minimum over ``axis`` (like ``torch.amin``: values only; tied minima share the
+        gradient)."""
         return ops.Min.apply(self, axis=ops.normalize_axis(axis, self.ndim, "min"),
                              keepdims=keepdims)
 

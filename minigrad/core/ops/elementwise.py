@@ -266,7 +266,7 @@ class Maximum(Function):
     the larger operand; at a tie each gets half, as in PyTorch."""
 
     category, runs_on_arrays = "elementwise", True
-    kink = ("operands", "a tie between the two operands")
+    kink = ("elements", "a tie between the two operands")
 
     def distance_to_kink(self, x, **attrs):
         # A method, unlike other ops' (static) ones: the distance is |a - b|, and the node
