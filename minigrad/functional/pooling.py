@@ -15,12 +15,14 @@ from .conv import Im2Col
 
 
 def _window_pair(owner: str, name: str, value) -> tuple:
-    """An int or a tuple of one or two ints, as PyTorch's pooling takes them, as a pair."""
+    """An int or a tuple of one or two ints, as PyTorch's pooling takes them, as a pair (ints
+    of another count: PyTorch's RuntimeError)."""
     values = (value,) if is_integer(value) else value
-    if not (isinstance(values, (tuple, list)) and len(values) in (1, 2)
-            and all(is_integer(v) for v in values)):
+    if not (isinstance(values, (tuple, list)) and all(is_integer(v) for v in values)):
         bad_argument(owner, name, "an int or a tuple of one or two ints", value,
                      ArgumentTypeError)
+    if len(values) not in (1, 2):
+        bad_argument(owner, name, "an int or a tuple of one or two ints", value, ShapeError)
     values = tuple(int(v) for v in values)
     return values * 2 if len(values) == 1 else values
 
