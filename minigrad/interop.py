@@ -26,10 +26,10 @@ __all__ = ["to_torch", "from_torch", "CONVERTIBLE"]
 _SETTINGS = {
     "Linear": ("in_features", "out_features", "bias"),
     "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "bias"),
-    "BatchNorm1d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
-    "BatchNorm2d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    "BatchNorm1d": ("num_features", "eps", "momentum", "affine", "track_running_stats", "bias"),
+    "BatchNorm2d": ("num_features", "eps", "momentum", "affine", "track_running_stats", "bias"),
     "LayerNorm": ("normalized_shape", "eps", "elementwise_affine", "bias"),
-    "GroupNorm": ("num_groups", "num_channels", "eps", "affine"),
+    "GroupNorm": ("num_groups", "num_channels", "eps", "affine", "bias"),
     "Dropout": ("p",),
     "Flatten": ("start_dim", "end_dim"),
     "ReLU": (), "Sigmoid": (), "Tanh": (), "Identity": (),
@@ -129,8 +129,9 @@ def _settings(module, owner: str) -> dict:
     settings = {}
     for setting in _SETTINGS[name]:
         if setting == "bias":
-            settings["bias"] = getattr(module, "bias", None) is not None or (
-                name == "LayerNorm" and not module.elementwise_affine)
+            # (a norm layer without affine parameters has no bias either way)
+            affine = getattr(module, "affine", getattr(module, "elementwise_affine", True))
+            settings["bias"] = getattr(module, "bias", None) is not None or not affine
         else:
             value = getattr(module, setting)
             settings[setting] = tuple(value) if isinstance(value, list) else value

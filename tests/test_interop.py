@@ -37,6 +37,8 @@ def _layers():
         "MaxPool2d": (lambda: nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), image),
         "AvgPool2d": (lambda: nn.AvgPool2d(2, padding=1, count_include_pad=False), image),
         "LayerNorm without bias": (lambda: nn.LayerNorm(6, bias=False), image),
+        "BatchNorm2d without bias": (lambda: nn.BatchNorm2d(3, bias=False), image),
+        "GroupNorm without bias": (lambda: nn.GroupNorm(3, 3, bias=False), image),
         "Sequential": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(),
                                              nn.MaxPool2d(2), nn.Flatten(),
                                              nn.Linear(16, 3)), image),
