@@ -140,7 +140,7 @@ def test_batch_norm_matches_float64_across_offsets(seed, offset, fused, shape):
     inputs = mg.Tensor(x, requires_grad=True)
     out = layer(inputs)
     out.backward(mg.Tensor(grad))
-    assert _rel(layer.running_var.data, running_var_want) < 3e-7
+    assert _rel(layer.running_var.data, running_var_want) < 1e-6  # a few float32 roundings
     if fused:  # fully centred: as accurate as float32 holds the values
         out_bound, dx_bound = 2e-6, 2e-5
     else:  # the composed graph's x - mean holds the mean rounded to float32

@@ -91,7 +91,7 @@ def test_a_case_that_raises_is_reported_and_the_rest_still_run(monkeypatch):
         raise RuntimeError("sample data went missing")
 
     monkeypatch.setitem(suite.CASES, ops.Exp, broken)
-    rows = suite.check_all("xp")
+    rows = [row for row in suite.check_all("xp") if row.name == "Exp"]
     assert [(row.name, row.ok) for row in rows] == [("Exp", False)]
     assert "sample data went missing" in rows[0].problem
     assert all(row.ok for row in suite.check_all("Sqrt"))

@@ -164,7 +164,8 @@ class NLLLoss(Function):
 def mse_loss(input, target, reduction: str = "mean") -> Tensor:
     """Mean (or sum, or elementwise) squared error. Shapes must match exactly: a silent broadcast
     of (N,) against (N, 1) is a classic bug."""
-    input, target = as_tensor(input, "mse_loss"), as_tensor(target, "mse_loss")
+    input = as_tensor(input, "mse_loss", floating=True)
+    target = as_tensor(target, "mse_loss", floating=True)
     if input.shape != target.shape:
         raise ShapeError(f"mse_loss: input shape {input.shape} and target shape {target.shape} "
                          f"differ (reshape one of them)")
