@@ -345,6 +345,19 @@ def test_nondet_tol_accepts_numbers_from_zero_to_inf(owner, value):
     assert CHECKS[owner](Counting(), (leaf([1.0, 2.0]),), nondet_tol=value) is not None
 
 
+@settings(max_examples=40, deadline=None)
+@given(value=st.floats(max_value=-1e-300) | st.integers(max_value=-1) | st.just(-10 ** 400))
+def test_any_negative_nondet_tol_is_a_clear_error(value):
+    fn = Counting()
+    with pytest.raises(GradcheckArgumentError, match="^gradcheck: nondet_tol must be a number"):
+        mg.gradcheck(fn, (leaf([1.0, 2.0]),), nondet_tol=value)
+    assert fn.calls == 0
+
+
+def test_an_int_too_large_for_a_float_is_an_infinite_nondet_tol():
+    assert mg.gradcheck(square_backward(Noisy).apply, (leaf(),), nondet_tol=10 ** 400)
+
+
 # -- 6. modules are left as the check found them ----------------------------------------------
 
 def readme_snippet():

@@ -2,6 +2,8 @@
 inputs are tensors that the check may perturb in place (see ``numeric.py``)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import autograd
@@ -81,9 +83,18 @@ def tolerance(owner: str, name: str, value, allow_inf: bool = False) -> float:
         if not value >= 0:  # (NaN too)
             bad_argument(owner, name, "a number >= 0 (inf: no check)", value,
                          GradcheckArgumentError)
-    elif not (np.isfinite(value) and value >= 0):
+        return float(value) if _finite(value) else math.inf  # (an int too large for a float)
+    elif not (value >= 0 and _finite(value)):
         bad_argument(owner, name, "a finite number >= 0", value, GradcheckArgumentError)
     return float(value)
+
+
+def _finite(value) -> bool:
+    """math.isfinite, with an int too large for a float counted as not finite."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def require_finite_inputs(owner: str, inputs, checked, names=None) -> None:
