@@ -2,7 +2,9 @@
 and the wrong op.
 
 - ``gradcheck`` / ``gradgradcheck``: PyTorch's signatures and defaults; True, or a
-  ``GradcheckError`` whose message is the report.
+  ``GradcheckError`` whose message is the report. PyTorch's sub-checks too: a backward linear
+  in its output gradient, reentrant within ``nondet_tol``, outputs that keep shape and dtype;
+  no differentiable output passes; modules ``fn`` uses keep their buffers (``state.py``).
 - ``check_gradients``: the same check, returning a ``GradcheckResult`` to inspect or print.
 - ``locate_bad_gradient``: check every op of a graph on its own and name those whose backward
   is wrong.
