@@ -295,8 +295,10 @@ def test_pooling_passes_gradcheck_and_gradgradcheck(fn):
     (lambda: nn.MaxPool2d(2), lambda: torch.nn.MaxPool2d(2)),
     (lambda: nn.MaxPool2d(3, 2, 1, ceil_mode=True),
      lambda: torch.nn.MaxPool2d(3, 2, 1, ceil_mode=True)),
-    (lambda: nn.AvgPool2d((3, 2), padding=(1, 1)), lambda: torch.nn.AvgPool2d((3, 2), padding=(1, 1))),
-    (lambda: nn.AvgPool2d(3, 1, 1, False, False), lambda: torch.nn.AvgPool2d(3, 1, 1, False, False)),
+    (lambda: nn.AvgPool2d((3, 2), padding=(1, 1)),
+     lambda: torch.nn.AvgPool2d((3, 2), padding=(1, 1))),
+    (lambda: nn.AvgPool2d(3, 1, 1, False, False),
+     lambda: torch.nn.AvgPool2d(3, 1, 1, False, False)),
 ], ids=["max", "max ceil", "avg rect", "avg no pad count"])
 def test_pooling_layers_match_pytorch(ours, theirs):
     ours, theirs = ours(), theirs()
