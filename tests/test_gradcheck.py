@@ -423,9 +423,9 @@ def test_a_function_returning_a_non_tensor_is_a_clear_error(fn, returned):
         mg.gradcheck(fn, [leaf(X)])
 
 
-def test_a_function_without_floating_outputs_is_a_clear_error():
-    with pytest.raises(TypeError, match=r"returned no floating-point tensor \(dtypes \['bool'\]\)"):
-        mg.gradcheck(lambda x: x > 0, [leaf(X)])
+def test_a_function_without_floating_outputs_passes_as_in_pytorch():
+    # No differentiable output: nothing to compare (torch.autograd.gradcheck passes it too).
+    assert mg.gradcheck(lambda x: x > 0, [leaf(X)])
 
 
 def test_inputs_none_of_which_requires_grad_are_a_clear_error():

@@ -31,7 +31,10 @@ def _standardized(x64, axes, eps=1e-5):
 
 
 def _rel(got, want):
-    return np.max(np.abs(np.asarray(got, np.float64) - want) / np.abs(want))
+    """Largest relative error; where the exact value is 0 (constant data), the absolute one."""
+    want = np.asarray(want, np.float64)
+    scale = np.where(want == 0, 1.0, np.abs(want))
+    return np.max(np.abs(np.asarray(got, np.float64) - want) / scale)
 
 
 # ----------------------------------------------------------------------------------------------
