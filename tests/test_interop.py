@@ -169,3 +169,11 @@ class _Custom(nn.Module):
 def test_what_cannot_be_converted_is_named(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+def test_every_layer_of_nn_converts_and_is_tested_here():
+    layers = {name for name in nn.__all__ if isinstance(getattr(nn, name), type)
+              and issubclass(getattr(nn, name), nn.Module) and name != "Module"}
+    assert layers <= set(interop.CONVERTIBLE), sorted(layers - set(interop.CONVERTIBLE))
+    tested = {param.id.split()[0] for param in _layers()} | {"ModuleList", "ModuleDict"}
+    assert layers <= tested, sorted(layers - tested)
