@@ -33,6 +33,9 @@ COLORS = {
 }
 
 
+FULL_SEEDS = 5  # seeds per claim in a full run (see verdict.py for the rule)
+
+
 @dataclass(frozen=True)
 class Settings:
     """How to run an experiment: ``quick`` shrinks it to seconds (tests, the demo); ``seed``
@@ -40,6 +43,12 @@ class Settings:
     quick: bool = False
     seed: int = 0
     progress: bool = True
+
+    @property
+    def seeds(self) -> list:
+        """The seeds a claim is judged over: ``FULL_SEEDS`` of them in a full run, one in a
+        quick run (whose verdicts are then only "indicative (1 seed)")."""
+        return [self.seed] if self.quick else [self.seed + i for i in range(FULL_SEEDS)]
 
     def bar(self, total: int, desc: str, unit: str = "step"):
         """A progress bar over ``total`` training steps (silent when progress is off)."""
@@ -55,7 +64,9 @@ class Findings:
     ``numbers``: every measured value, JSON-ready (lists, dicts, floats, None for "no value").
     ``columns``/``rows``: the small summary table. ``reproduced``: whether the seed's claim held
     (None when the experiment only illustrates). ``verdict``: one line saying so, with numbers.
-    ``figure``: a matplotlib Figure (not yet saved).
+    ``figure``: a matplotlib Figure (not yet saved). ``verdicts``: the ``verdict.Verdict`` of
+    each claim the experiment judges (its first is the headline); ``reproduced`` and
+    ``verdict`` then follow from them (see ``from_verdicts``).
     """
     numbers: dict
     columns: list
@@ -63,6 +74,16 @@ class Findings:
     reproduced: bool | None
     verdict: str
     figure: object = field(repr=False)
+    verdicts: list = field(default_factory=list)
+
+    @classmethod
+    def from_verdicts(cls, verdicts: list, *, numbers: dict, columns: list, rows: list,
+                      figure, note: str = "") -> "Findings":
+        """Findings whose verdict line is the verdicts' own (the first is the headline, its
+        ``reproduced`` the experiment's), followed by ``note`` (what the literature found)."""
+        line = "; ".join(str(v) for v in verdicts) + (f". {note}" if note else "")
+        numbers = dict(numbers, verdicts=[v.as_dict() for v in verdicts])
+        return cls(numbers, columns, rows, verdicts[0].reproduced, line, figure, verdicts)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -252,6 +273,20 @@ def figure(columns: int, width: float = 5.2, height: float = 4.0, title: str = "
     for ax in axes:
         ax.grid(True, alpha=0.3)
     return fig, axes
+
+
+def band(ax, x, runs, label: str, color=None, **style):
+    """Draw the mean of ``runs`` (one row per seed) against ``x`` with a band from the lowest to
+    the highest seed: the spread the verdicts are judged against, visible."""
+    runs = np.asarray(runs, dtype=np.float64)
+    color = color or COLORS.get(label)
+    mean = np.nanmean(runs, axis=0)
+    (line,) = ax.plot(x, mean, label=label if len(runs) == 1 else f"{label} ({len(runs)} seeds)",
+                      color=color, **style)
+    if len(runs) > 1:
+        ax.fill_between(x, np.nanmin(runs, axis=0), np.nanmax(runs, axis=0),
+                        color=line.get_color(), alpha=0.2, linewidth=0)
+    return line
 
 
 def percent(value) -> str:
