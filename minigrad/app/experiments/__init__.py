@@ -66,6 +66,12 @@ class Result:
     seconds: float = 0.0
     quick: bool = False
 
+    @property
+    def labels(self) -> list:
+        """The label of each claim the experiment judged ("reproduced", "not shown",
+        "contradicted", "indicative (1 seed)"), headline first."""
+        return [v["label"] for v in self.numbers.get("verdicts", [])]
+
     def table(self) -> str:
         """The summary table as aligned plain text."""
         cells = [[str(c) for c in self.columns]]
