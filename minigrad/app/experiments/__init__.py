@@ -49,6 +49,9 @@ EXPERIMENTS = {e.name: e for e in [
                "and memory", "minigrad.app.experiments.memory"),
     Experiment("inference", 4, "At test time (often batch size 1) use the average of the "
                "training batches' means and variances", "minigrad.app.experiments.inference"),
+    Experiment("landscape", 5, "Why BatchNorm helps: a smoother loss along the gradient "
+               "(Santurkar et al. 2018) and scale-invariant layers",
+               "minigrad.app.experiments.landscape"),
 ]}
 
 
