@@ -74,7 +74,7 @@ NOTE = ("Literature: Ioffe & Szegedy (2015, Algorithm 2) use the statistics of t
 
 
 def run(settings) -> Findings:
-    epochs, every = (5, 15) if settings.quick else (15, 25)
+    epochs, every = (4, 30) if settings.quick else (15, 25)
     steps = steps_for(epochs, BATCH_SIZE)
     data = digits()
     n_test = len(data.y_test)
