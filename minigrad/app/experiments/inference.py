@@ -140,8 +140,9 @@ def _one_seed(seed: int, steps: int, every: int, bar) -> dict:
     reference = networks["momentum=0.1"]
     networks[ALGORITHM_2] = algorithm_2(reference, training.train_loader(
         data, BATCH_SIZE, seed, np.float32))
+    other = networks["momentum=None"]
     identical = all(np.array_equal(p.data, q.data)
-                    for p, q in zip(reference.parameters(), networks["momentum=None"].parameters()))
+                    for p, q in zip(reference.parameters(), other.parameters()))
     mean, var = population_statistics(reference, data.x_train)[-1]
     gaps = {label: statistics_gap(_batch_norms(network)[-1], mean, var)
             for label, network in networks.items()}
@@ -267,7 +268,8 @@ def _train_mode_error(network) -> str | None:
 def _plot(per_seed: list, images: dict, n_test: int, verdicts: list, steps: int):
     fig, (gap_ax, diff_ax, acc_ax) = figure(3, width=4.8, height=4.4, title=(
         "BatchNorm at test time: which statistics (MLP on digits)"))
-    from matplotlib.ticker import NullFormatter, ScalarFormatter  # after figure(), which explains a missing one
+    # imported after figure(), which explains a missing matplotlib
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
     # 1. The running variance's gap over training, with Algorithm 2's at the end.
     x = per_seed[0]["series"]["momentum=0.1"]["step"]
     for label in MOMENTA:
@@ -297,7 +299,8 @@ def _plot(per_seed: list, images: dict, n_test: int, verdicts: list, steps: int)
                              fmt="s", color="black", capsize=4,
                              label="mean, 95% t interval" if i == 0 else None)
     diff_ax.axhline(0, color="gray", linewidth=1)
-    diff_ax.set_xticks([0, 1], [f"{ALGORITHM_2}\n− momentum=0.1", "momentum=None\n− momentum=0.1"])
+    diff_ax.set_xticks([0, 1], [f"{ALGORITHM_2}\n− momentum=0.1",
+                                "momentum=None\n− momentum=0.1"])
     diff_ax.set(xlim=(-0.5, 1.6), ylabel=f"difference in test images right (of {n_test})",
                 title="Batch 1: paired by seed")
     diff_ax.legend(fontsize=8)
