@@ -255,7 +255,7 @@ def _count(rates, counts) -> str:
 
 def _plot(rates, summary: dict, at: list, n_seeds: int):
     fig, (sweep_ax, speed_ax, curve_ax) = figure(3, width=4.6, height=4.8, title=(
-        f"Plain-SGD ReLU MLP on digits, "
+        "Plain-SGD ReLU MLP on digits, "
         + (f"{n_seeds} seeds (bands: range over seeds)" if n_seeds > 1 else "1 seed")
         + ". X: a run diverged (NaN); ▼: a run collapsed (finite loss, near chance)"))
     steps, cap = at[-1], 2 * at[-1] - at[-2]  # cap: the score of "never reached"
