@@ -2,10 +2,12 @@
 # # Claim 4: at test time BatchNorm uses averaged training statistics
 #
 # A test image often arrives alone, and a batch of one has no variance to normalise by. So in
-# eval mode BatchNorm uses running averages of the training batches' means and variances:
-# exponential (`momentum=0.1`) or cumulative (`momentum=None`, the plain average). We compare
-# both with the true statistics of the whole training set, and with train mode, where each
-# test batch is normalised by its own statistics. Run as a script (`--quick` for a short
+# eval mode BatchNorm uses estimates of the population statistics: an exponential average of
+# the training batches' (`momentum=0.1`), their cumulative average over the whole, changing
+# trajectory (`momentum=None`), or Ioffe & Szegedy's Algorithm 2 -- statistics recomputed with
+# the final weights (`nn.utils.update_bn`). We compare the three over five seeds, with the
+# exact population statistics and with train mode (each test batch normalised by its own
+# statistics) as references. Run as a script (`--quick` for a short
 # version) or cell by cell.
 
 # %%
