@@ -164,13 +164,14 @@ def _note(verdicts, rates, summary) -> str:
     training (so that "never fails" cannot be read into a collapse without a NaN)."""
     labels = {v.label for v in verdicts}
     if labels == {REPRODUCED}:
-        agreement = "Both verdicts agree with them"
+        agreement = "Both verdicts agree in direction with Ioffe & Szegedy and Bjorck et al."
     elif CONTRADICTED in labels:
-        agreement = "A contradicted verdict here disagrees with them"
+        agreement = "A contradicted verdict here disagrees with Ioffe & Szegedy and Bjorck et al."
     elif INDICATIVE in labels:
         agreement = "One seed: whether this agrees is only indicative"
     else:
         agreement = "The data here cannot confirm all of it"
+    agreement += " (the smoothness mechanism is tested by the landscape experiment, not here)"
     failures = "; ".join(
         f"{kind}: {_failures(rates, s)}" for kind, s in summary.items())
     return f"{LITERATURE}. {agreement}. Where training fails in this grid -- {failures}"
@@ -180,7 +181,7 @@ def _failures(rates, s) -> str:
     """'<n> runs diverged (NaN) from LR x, <m> collapsed without a NaN from LR y' or 'none'."""
     parts = []
     for key, what in (("diverged_runs", "diverged (NaN)"),
-                      ("collapsed_runs", "collapsed (finite loss, chance accuracy)")):
+                      ("collapsed_runs", "collapsed (finite loss, near-chance accuracy)")):
         if sum(s[key]):
             n = sum(s[key])
             parts.append(f"{n} run{'s' * (n > 1)} {what} from LR {_first(rates, s[key]):.3g}")
