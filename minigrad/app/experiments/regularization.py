@@ -7,10 +7,12 @@ the experiment is an ablation on one wide ReLU MLP (64 -> 256 -> 256 -> 10), tra
 batches from the same initial weights:
 
 * **no norm**: plain Linear + ReLU layers;
-* **BatchNorm**: BatchNorm with batch statistics, as usual;
-* **BN, population stats**: the same normalisation, but with the mean and variance of the whole
+* **BatchNorm**: BatchNorm with batch statistics, as usual (running averages in eval);
+* **population BN**: the same normalisation, but with the mean and variance of the whole
   training set under the current weights (``PopulationNormLinear``) -- BatchNorm without the
   batch noise, what Luo et al. (2019) call population normalization;
+* **BatchNorm, eval recomputed**: the BatchNorm networks evaluated with the training set's
+  statistics under the current weights, as population BN is, so that only training differs;
 * **dropout** (p = 0.3, no norm): a classic regulariser, as a check that the metric can see one.
 
 Every network reaches 100% training accuracy, so the train-test accuracy "gap" is just the test
@@ -55,7 +57,8 @@ CAPPED = {"loss": math.log(10), "accuracy": 0.1, "ece": 0.9}
 KEYS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "test_ece")
 
 # The claims, fixed before the runs: metric, comparison, the smallest effect that matters.
-# 0.01 nats is about a tenth of the no-norm test loss; one ECE point is one test image in 100.
+# 0.01 nats is about a tenth of the no-norm test loss; one ECE point is a confidence off by
+# one percentage point on average.
 # The batch-noise claims compare BatchNorm evaluated with recomputed statistics with
 # population BN, which is evaluated the same way: only the training (batch noise) differs.
 NOISE = Claim("test loss", RECOMPUTED, POPULATION, "negative", 0.01, " nats")
