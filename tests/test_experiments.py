@@ -57,8 +57,11 @@ def test_files_written_and_sane(quick_run, name):
     record = load(out, name)
     assert record["name"] == name and record["quick"] is True
     assert record["claim"] == experiments.EXPERIMENTS[name].claim
-    assert record["verdict"].startswith(("Reproduced", "Not reproduced"))
-    assert record["reproduced"] in (True, False, None)
+    # A quick run has one seed: every verdict it gives is only indicative (see verdict.py).
+    labels = [v["label"] for v in record["numbers"]["verdicts"]]
+    assert labels and set(labels) == {"indicative (1 seed)"}
+    assert record["verdict"].startswith("indicative (1 seed)")
+    assert record["reproduced"] is None
     assert record["verdict"] in stdout
     numbers = list(all_numbers(record["numbers"]))
     assert numbers and all(math.isfinite(v) for v in numbers)
