@@ -413,8 +413,9 @@ def _plot(runs, per_seed, verdicts, epochs, tail):
                 fmt="s", color="black", capsize=4)
     diff_ax.axvline(0, color="black", linewidth=0.8)
     diff_ax.axvline(-1, color="tab:green", linestyle=":")
-    diff_ax.annotate("minimum\neffect", (-1, 0), xycoords=("data", "axes fraction"),
-                     xytext=(-3, 3), textcoords="offset points", ha="right", va="bottom",
+    # between the first two rows, where no interval is drawn
+    diff_ax.annotate("minimum\neffect", (-1, len(verdicts) - 1.5), xytext=(-3, 0),
+                     textcoords="offset points", ha="right", va="center",
                      fontsize=7, color="tab:green")
     diff_ax.set_yticks(range(len(verdicts)), [
         f"{v.claim.metric}\n{v.claim.a_name} - {v.claim.b_name}\n({v.label})"
