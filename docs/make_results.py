@@ -36,6 +36,27 @@ def results_block(result) -> str:
     return "\n".join(lines)
 
 
+def summary_block() -> str:
+    """One row per judged claim of every experiment, from the saved records (so a run of a
+    few experiments keeps the others' rows as last recorded)."""
+    import json
+    rows = []
+    for name in experiments.EXPERIMENTS:
+        path = FIGURES / f"{name}.json"
+        if not path.exists():
+            continue
+        record = json.loads(path.read_text())
+        mode = "quick" if record["quick"] else "full"
+        for v in record["numbers"].get("verdicts", []):
+            interval = ("—" if v["low"] is None else
+                        f"[{v['low']:+.3g}, {v['high']:+.3g}]")
+            rows.append([name, f"{v['metric']}: {v['a']} − {v['b']}", f"{v['mean']:+.3g}",
+                         interval, f"{v['seeds']} ({mode})", f"**{v['label']}**"])
+    lines = markdown_table(["experiment", "metric: arm a − arm b", "mean difference",
+                            "95% interval", "seeds", "verdict"], rows)
+    return "\n".join(lines)
+
+
 def fill(guide: str, name: str, block: str) -> str:
     pattern = re.compile(rf"(<!-- experiment:{re.escape(name)} -->\n).*?(<!-- /experiment:"
                          rf"{re.escape(name)} -->)", flags=re.S)
@@ -56,7 +77,7 @@ def main(argv=None) -> int:
         result = experiments.run(name, FIGURES, quick=args.quick)
         print(f"{result.name}: {result.verdict}")
         guide = fill(guide, result.name, results_block(result))
-    GUIDE.write_text(guide)
+    GUIDE.write_text(fill(guide, "summary", summary_block()))
     print(f"wrote {GUIDE}")
     return 0
 

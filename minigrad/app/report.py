@@ -157,10 +157,11 @@ def _html_block(kind, payload) -> str:
 
 
 def markdown_table(columns, rows) -> list[str]:
-    """A Markdown table, one line per row."""
-    lines = ["| " + " | ".join(str(c) for c in columns) + " |",
-             "|" + "|".join("---" for _ in columns) + "|"]
-    return lines + ["| " + " | ".join(format_cell(v) for v in row) + " |" for row in rows]
+    """A Markdown table, one line per row (a "|" inside a cell, as in ||x||, is escaped)."""
+    def cells(values):
+        return "| " + " | ".join(value.replace("|", "\\|") for value in values) + " |"
+    lines = [cells(str(c) for c in columns), "|" + "|".join("---" for _ in columns) + "|"]
+    return lines + [cells(format_cell(v) for v in row) for row in rows]
 
 
 def _markdown_block(kind, payload, directory: Path) -> list[str]:
