@@ -13,6 +13,18 @@ demo: setup graphviz
 	$(BIN)/minigrad demo
 
 test: setup-dev graphviz
+# The step-through page's test drives a real browser: Debian's chromium and chromedriver,
+# installed here as root; elsewhere that test is skipped and says why.
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null 2>&1 \
+	    || (apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+	        chromium chromium-driver >/dev/null) \
+	    || echo "note: could not install chromium; the browser test will be skipped"; \
+	  else \
+	    echo "note: chromium/chromedriver not found (apt-get install chromium chromium-driver);" \
+	         "the browser test will be skipped"; \
+	  fi; }
 	$(BIN)/python -m pytest -q
 
 benchmark: setup-dev
