@@ -17,11 +17,16 @@ from ..autograd import Function, backpropagate, graph_nodes, topological_order
 from ..core.checks import bad_argument, boolean, positive_int
 from ..core.errors import ArgumentTypeError, ShapeError
 from ..core.tensor import Tensor, memory_owner
+from .routes import norm_routes
 
 __all__ = ["GradientFlow", "gradient_flow", "outgoing_gradients", "grad_norm", "Picture", "Vertex",
            "Edge", "Walk", "walk_graph", "trace", "WALK_FACTOR"]
 
 TENSOR_KINDS = ("input", "parameter", "buffer", "constant", "tensor", "output")
+
+# Tensors with at most this many elements show their values and gradient on their node, as
+# micrograd does for its scalars: a few numbers read better than a norm.
+SMALL_TENSOR = 16
 
 # With ``max_nodes`` set, the walk from the root visits at most this many times ``max_nodes``
 # op nodes: enough to fill the picture (an op and its output are two vertices), so a graph of
@@ -201,7 +206,8 @@ class Picture:
 
 
 def trace(root: Tensor, *, show_grad=True, show_data=False, group_modules=True, collapse=(),
-          max_nodes=None, names=None, routes=None, grad_output=None) -> Picture:
+          max_nodes=None, names=None, routes=None, grad_output=None,
+          show_values=True) -> Picture:
     """Build the picture of ``root``'s graph (see ``draw_graph`` for the options; errors name
     ``draw_graph``, whose work this is).
 
@@ -212,6 +218,7 @@ def trace(root: Tensor, *, show_grad=True, show_data=False, group_modules=True, 
     require_tensor(owner, "root", root)
     show_grad = boolean(owner, "show_grad", show_grad)
     show_data = boolean(owner, "show_data", show_data)
+    show_values = boolean(owner, "show_values", show_values)
     group_modules = boolean(owner, "group_modules", group_modules)
     max_nodes = _node_limit(owner, max_nodes)
     collapse = _collapse_items(owner, collapse)
@@ -222,11 +229,17 @@ def trace(root: Tensor, *, show_grad=True, show_data=False, group_modules=True, 
     walk = walk_graph(root, None if max_nodes is None else WALK_FACTOR * max_nodes)
     flow = (gradient_flow(root, grad_output, owner) if show_grad and walk.complete
             else GradientFlow())
-    builder = _Builder(root, walk.nodes, flow, show_data, group_modules, collapse, names)
+    builder = _Builder(root, walk.nodes, flow, show_data, group_modules, collapse, names,
+                       show_values)
     picture = builder.build()
     picture.walked, picture.complete = len(walk.nodes), walk.complete
-    if routes:
-        _mark_routes(picture, routes, builder.edge_of)
+    if routes is True:  # every norm sub-graph that is drawn op by op (not collapsed, walked)
+        groups = [group for group in norm_routes(root, walk.nodes)
+                  if all(node in builder.walked and builder.owner(node) is None
+                         for _, node in group.values())]
+        _mark_routes(picture, groups, builder.edge_of)
+    elif routes:
+        _mark_routes(picture, [routes], builder.edge_of)
     if max_nodes is not None and (len(picture.vertices) > max_nodes or not walk.complete):
         beyond = builder.undrawn(walk.frontier)
         _elide(picture, max_nodes, cut=builder.cut, beyond=beyond,
@@ -298,12 +311,15 @@ def _names(owner: str, names) -> dict:
     return names
 
 
-def _routes(owner: str, routes) -> dict:
-    """``{name: (tensor, op node)}``: the edge each route starts from."""
-    if routes is None:
+def _routes(owner: str, routes):
+    """``{name: (tensor, op node)}``: the edge each route starts from; or True: find the norm
+    sub-graphs (see ``routes.find_norm_sites``)."""
+    if routes is None or routes is False:
         return {}
+    if routes is True:
+        return True
     if not isinstance(routes, dict):
-        bad_argument(owner, "routes", "a dict {name: (tensor, op node)}", routes,
+        bad_argument(owner, "routes", "a dict {name: (tensor, op node)} or True", routes,
                      ArgumentTypeError)
     for name, start in routes.items():
         if not (isinstance(start, (tuple, list)) and len(start) == 2
@@ -317,8 +333,10 @@ class _Builder:
     """Walks the autograd graph in forward order and makes one vertex per tensor and per op
     (or per collapsed module), and one edge per (tail, head) pair with their gradients summed."""
 
-    def __init__(self, root, nodes, flow, show_data, group_modules, collapse, names):
+    def __init__(self, root, nodes, flow, show_data, group_modules, collapse, names,
+                 show_values=True):
         self.root, self.flow, self.show_data = root, flow, show_data
+        self.show_values = show_values
         self.group_modules = group_modules
         self.collapse = tuple(collapse)
         # A name may be given for a tensor or for the op node whose output it is.
@@ -421,8 +439,10 @@ class _Builder:
             return self.op_vertex_of[owner]
         kind = _edge_kind(node)
         kind = "op" if kind == "data" else kind
-        vertex_id = self.new_vertex("op", kind, node.name, _op_lines(node),
-                                    self.drawn_scope(node.scope))
+        title, lines = node.name, _op_lines(node)
+        if _is_reciprocal(node):  # 1 / x is how 1 / sqrt(var + eps) is recorded
+            title, lines = "1/x", [line for line in lines if line != "a=1"]
+        vertex_id = self.new_vertex("op", kind, title, lines, self.drawn_scope(node.scope))
         self.op_vertex_of[node] = vertex_id
         return vertex_id
 
@@ -432,10 +452,15 @@ class _Builder:
             return self.vertex_of[key]
         grad = self.flow.tensors.get(key)
         lines = [f"{_format_shape(tensor.shape)} {tensor.dtype}"]
-        if self.show_data:
+        small = self.show_values and tensor.size <= SMALL_TENSOR
+        if small:
+            lines.append(_values("data", tensor.data))
+        elif self.show_data:
             lines.append(_summarize(tensor.data))
         if grad is not None:
             lines.append(f"grad norm {_format_number(grad_norm(grad))}")
+            if small:
+                lines.append(_values("grad", grad))
         producer = tensor.grad_fn
         if producer is not None and producer not in self.walked:
             # The walk stopped before the op that made it: the tensor ends the picture.
@@ -462,6 +487,13 @@ class _Builder:
 
 def _output_of(node) -> Tensor:
     return node.output_tensor()
+
+
+def _is_reciprocal(node) -> bool:
+    """``Div`` of the number 1 by a tensor: drawn as ``1/x``, what it is."""
+    return type(node).__name__ == "Div" and len(node.inputs) == 2 and \
+        not isinstance(node.inputs[0], Tensor) and np.ndim(node.inputs[0]) == 0 and \
+        node.inputs[0] == 1
 
 
 def _edge_kind(node) -> str:
@@ -599,6 +631,18 @@ def _format_number(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _values(label: str, data: np.ndarray) -> str:
+    """``data [0.1, 2]`` for a small tensor: one line per row of a matrix, else 4 a line."""
+    values = np.asarray(data, dtype=np.float64)
+    rows = values.reshape(values.shape[0], -1) if values.ndim == 2 else values.reshape(-1, 1).T
+    if values.ndim != 2:
+        flat = rows.ravel()
+        rows = [flat[i:i + 4] for i in range(0, len(flat), 4)] or [flat]
+    text = "\n".join("[" + ", ".join(_format_number(float(v)) for v in row) + "]"
+                     for row in rows)
+    return f"{label} {text}"
+
+
 def _summarize(data: np.ndarray) -> str:
     """A tensor's values when there are few, else their mean, std and range."""
     if data.size <= 4:
@@ -612,30 +656,36 @@ def _summarize(data: np.ndarray) -> str:
 # Highlighted routes and the node limit
 # ----------------------------------------------------------------------------------------------
 
-def _mark_routes(picture: Picture, routes, edge_of) -> None:
-    """Mark each route's edges: from its first edge (tensor -> op) onward, until all routes
-    have merged. An edge shared by two routes carries both."""
+def _mark_routes(picture: Picture, groups, edge_of) -> None:
+    """Mark each route's edges: from its first edge (tensor -> op) onward, until the routes of
+    its group have merged. ``groups`` is a list of ``{name: (tensor, op node)}``: one per norm
+    sub-graph with ``routes=True``, so each norm's routes stop where that norm's merge. An edge
+    shared by two routes carries both. ``picture.routes`` lists the names, each once."""
     successors: dict = {}
     for tail, head in picture.edges:
         successors.setdefault(tail, []).append(head)
-    starts, reached = {}, {}
-    for name, (tensor, node) in routes.items():
-        key = edge_of.get((tensor_key(tensor), node))
-        if key is None:
-            raise ValueError(f"draw_graph: route {name!r} starts at an edge (tensor -> "
-                             f"{getattr(node, 'name', node)}) that is not in the drawn graph"
-                             + ("" if picture.complete else
-                                f" (only the {picture.walked} ops nearest the root were "
-                                f"walked: raise max_nodes, or pass None)"))
-        starts[name] = key
-        reached[name] = _reachable(key[1], successors)
-    merged = set.intersection(*reached.values())
-    for name, key in starts.items():
-        picture.edges[key].routes.append(name)
-        for (tail, head), edge in picture.edges.items():
-            if tail in reached[name] and tail not in merged and head in reached[name]:
-                edge.routes.append(name)
-    picture.routes = list(routes)
+    names: dict = {}
+    for routes in groups:
+        starts, reached = {}, {}
+        for name, (tensor, node) in routes.items():
+            key = edge_of.get((tensor_key(tensor), node))
+            if key is None:
+                raise ValueError(f"draw_graph: route {name!r} starts at an edge (tensor -> "
+                                 f"{getattr(node, 'name', node)}) that is not in the drawn "
+                                 f"graph" + ("" if picture.complete else
+                                             f" (only the {picture.walked} ops nearest the root "
+                                             f"were walked: raise max_nodes, or pass None)"))
+            starts[name] = key
+            reached[name] = _reachable(key[1], successors)
+            names.setdefault(name, None)
+        merged = set.intersection(*reached.values())
+        for name, key in starts.items():
+            picture.edges[key].routes.append(name)
+            for (tail, head), edge in picture.edges.items():
+                if tail in reached[name] and tail not in merged and head in reached[name] \
+                        and name not in edge.routes:
+                    edge.routes.append(name)
+    picture.routes = list(names)
 
 
 def _reachable(start, successors) -> set:
