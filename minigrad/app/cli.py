@@ -18,6 +18,8 @@ COMMANDS = {
     "demo": ("minigrad.app.demo",
              "train a BatchNorm network, check its gradients, draw it, report"),
     "experiment": ("minigrad.app.experiment", "run the seed's BatchNorm claims as experiments"),
+    "exercise": ("minigrad.app.exercise",
+                 "write BatchNorm's backward by hand: a stub, then a diagnosing check"),
     "gradcheck": ("minigrad.app.gradcheck", "check every op and layer by finite differences"),
     "graph": ("minigrad.app.graph", "draw a computation graph and its gradients (Graphviz)"),
     "train": ("minigrad.app.train", "train a BatchNorm MLP or CNN on digits, save and reload it"),
