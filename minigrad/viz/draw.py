@@ -30,15 +30,16 @@ _NODE_STYLES = {
     "input": {"shape": "box", "style": "filled,rounded", "fillcolor": "#cfe2f3"},
     "parameter": {"shape": "box", "style": "filled,rounded", "fillcolor": "#d9ead3"},
     "buffer": {"shape": "box", "style": "filled,rounded,dashed", "fillcolor": "#fff2cc"},
-    "constant": {"shape": "box", "style": "filled,rounded", "fillcolor": "#ffffff",
-                 "fontcolor": "#555555"},
+    # square corners and grey: a constant is not a tensor the gradient reaches
+    "constant": {"shape": "box", "style": "filled", "fillcolor": "#e6e6e6",
+                 "fontcolor": "#555555", "color": "#999999"},
     "tensor": {"shape": "box", "style": "filled,rounded", "fillcolor": "#ffffff",
                "color": "#999999"},
     "output": {"shape": "box", "style": "filled,rounded", "fillcolor": "#f4cccc",
                "peripheries": "2"},
     "op": {"shape": "ellipse", "style": "filled", "fillcolor": "#e8e8e8"},
-    "reduction": {"shape": "invtrapezium", "style": "filled", "fillcolor": "#e4d7ef"},
-    "broadcast": {"shape": "trapezium", "style": "filled", "fillcolor": "#e4d7ef"},
+    "reduction": {"shape": "invtrapezium", "style": "filled", "fillcolor": "#d9c2ec"},
+    "broadcast": {"shape": "trapezium", "style": "filled", "fillcolor": "#bfe6d3"},
     "module": {"shape": "box3d", "style": "filled", "fillcolor": "#fce5cd",
                "margin": "0.15,0.06"},
     "elided": {"shape": "note", "style": "filled", "fillcolor": "#f3f3f3",
@@ -52,8 +53,8 @@ _LEGEND_TEXT = {
     "tensor": "intermediate tensor",
     "output": "output (where backward starts)",
     "op": "op",
-    "reduction": "reduction: sum, mean, var, max (dotted input edge)",
-    "broadcast": "broadcast (dashed input edge)",
+    "reduction": "reduction: sum, mean, var, max (narrowing trapezium, dotted input edge)",
+    "broadcast": "broadcast (widening trapezium, dashed input edge)",
     "module": "collapsed module",
 }
 _EDGE_STYLES = {"data": "solid", "result": "solid", "broadcast": "dashed", "reduction": "dotted",
@@ -70,20 +71,27 @@ _MAX_DECADES = 6.0
 _MIN_ROUTE_WIDTH = 1.6  # so that a route carrying a small gradient is still visible
 _ROUTE_COLORS = ["#e6550d", "#1b9e77", "#7570b3", "#e7298a", "#66a61e"]
 _CLUSTER_FILLS = ["#f7f9fc", "#eef2f8", "#e4eaf3"]
+# Edges point the way the data flows (forward), so the picture reads like the code; the
+# gradient flows back against them. The legend says so in these words.
+DIRECTION_TEXT = ("arrows: forward, data flows along them; the gradient flows back against "
+                  "them")
 
 
 def draw_graph(root, *, show_grad: bool = True, show_data: bool = False, rankdir: str = "TB",
                group_modules: bool = True, collapse=(), max_nodes: int | None = 300,
                names=None, routes=None, grad_output=None, legend: bool = True,
-               title: str | None = None) -> graphviz.Digraph:
+               title: str | None = None, show_values: bool = True) -> graphviz.Digraph:
     """Draw the graph that computed ``root``: one node per tensor and per op, data flowing
     from the inputs down to ``root``.
 
     - ``show_grad``: run one backward pass from ``root`` (seeded with ``grad_output``, ones by
       default; nobody's ``.grad`` is touched) and label every edge with the norm of the
       gradient flowing back along it; pen width and colour follow the norm on a log scale.
-      Tensors show their total gradient's norm.
-    - ``show_data``: tensors show their values (a few) or mean, std and range.
+      Tensors show their total gradient's norm. Arrows point forward (the data flow); the
+      gradient travels against them.
+    - ``show_values``: tensors of at most 16 elements show their values and gradient
+      (``data [...]``, ``grad [...]``), as micrograd does.
+    - ``show_data``: larger tensors show their mean, std and range.
     - ``group_modules``: ops run inside a module's forward sit in a cluster labelled like
       ``bn1: BatchNorm1d(256)``, nested as the modules are; parameters (``bn1.weight``) and
       buffers sit in their module's cluster.
@@ -95,9 +103,13 @@ def draw_graph(root, *, show_grad: bool = True, show_data: bool = False, rankdir
       gradients are shown (they would need a backward pass through the whole graph). None
       draws everything.
     - ``names``: ``{name: tensor}`` labels for tensors (intermediates too; an op node stands
-      for its output); otherwise a leaf's or the root's own ``.name`` is used.
-    - ``routes``: ``{name: (tensor, op)}`` colours the routes that leave ``tensor`` through
-      the edge into ``op`` (a ``grad_fn`` node), up to where they merge.
+      for its output); otherwise a tensor's own ``.name`` is used (``x.name = "x"``).
+    - ``routes``: True finds every normalization sub-graph drawn op by op (BatchNorm of any
+      dimensionality, LayerNorm, GroupNorm, or a hand-written ``(x - mean) / sqrt(var +
+      eps)``) and colours the three routes by which the gradient reaches its input: direct,
+      through the mean, through the variance (the same three colours for every norm).
+      ``{name: (tensor, op)}`` colours the routes that leave ``tensor`` through the edge into
+      ``op`` (a ``grad_fn`` node), up to where they merge.
     - ``rankdir``: "TB" (top to bottom), "LR", "BT" or "RL".
 
     The DOT source is deterministic: node ids follow the traversal order. Every option is
@@ -111,7 +123,7 @@ def draw_graph(root, *, show_grad: bool = True, show_data: bool = False, rankdir
         bad_argument(owner, "title", "None or a string", title, ArgumentTypeError)
     picture = trace(root, show_grad=show_grad, show_data=show_data, group_modules=group_modules,
                     collapse=collapse, max_nodes=max_nodes, names=names, routes=routes,
-                    grad_output=grad_output)
+                    grad_output=grad_output, show_values=show_values)
     graph = graphviz.Digraph("minigrad")
     graph.attr(rankdir=rankdir, fontname=_FONT, nodesep="0.25", ranksep="0.35")
     if title:
@@ -287,6 +299,8 @@ def _legend(picture: Picture, scale: _GradScale) -> str:
         rows.append(f'<tr><td bgcolor="{style["fillcolor"]}" border="1" width="28"></td>'
                     f'<td align="left" colspan="{len(_GRAD_COLORS) - 1}">'
                     f'{escape(_LEGEND_TEXT[kind])}</td></tr>')
+    rows.append(f'<tr><td colspan="{len(_GRAD_COLORS)}" align="left">'
+                f'{escape(DIRECTION_TEXT)}</td></tr>')
     for index, name in enumerate(picture.routes):
         rows.append(f'<tr><td bgcolor="{_route_color(index)}" width="28"></td>'
                     f'<td align="left" colspan="{len(_GRAD_COLORS) - 1}">route: '

@@ -344,6 +344,12 @@ class _Builder:
                       for name, t in (names or {}).items()}
         if root.name:  # the root Tensor is at hand; other intermediates are known by node only
             self.names.setdefault(tensor_key(root), root.name)
+        # The user's own Tensor objects (``h.name = "h"``) are the ones ops took as inputs:
+        # the node's output_tensor() may be another object for the same value.
+        for node in nodes:
+            for tensor in node.inputs:
+                if isinstance(tensor, Tensor) and tensor.name:
+                    self.names.setdefault(tensor_key(tensor), tensor.name)
         self.nodes = nodes
         self.walked = set(nodes)
         self.cut: list = []  # vertices of tensors made by nodes the walk did not reach
