@@ -45,6 +45,9 @@ def add_arguments(parser) -> None:
                         help="draw at most this many nodes (default: 300)")
     parser.add_argument("--seed", type=arguments.non_negative_int, default=0,
                         help="seed of the example's data")
+    parser.add_argument("--steps", action="store_true",
+                        help="write a page that steps through backward node by node (-o "
+                             "FILE.html, default out/GRAPH_steps.html) instead of the picture")
 
 
 def _graph_source(text: str) -> str:
@@ -65,6 +68,8 @@ def _graph_source(text: str) -> str:
 
 def _output_path(text: str) -> Path:
     """-o: a .svg, .png, .pdf or .dot file that can be written (and its .dot next to it)."""
+    if text.lower().endswith(".html"):  # the --steps page (run checks --steps was given)
+        return arguments.writable_file(text)
     try:
         graph_format(text)
     except ValueError:
@@ -75,6 +80,23 @@ def _output_path(text: str) -> Path:
 
 def run(args) -> int:
     name = args.what if args.what in EXAMPLES else args.what.rpartition(":")[2]
+    is_page = args.output is not None and args.output.suffix.lower() == ".html"
+    if getattr(args, "steps", False) or is_page:  # the step-through page, not the picture
+        from ..viz.steps import save_steps
+        if not getattr(args, "steps", False) or (args.output is not None and not is_page):
+            raise arguments.usage_error("-o/--output", "a .html file with --steps (and .svg, "
+                                        ".png, .pdf or .dot without)", str(args.output))
+        output = args.output or arguments.check_writable_file(
+            Path("out") / f"{name}_steps.html", "-o/--output")
+        if args.what == "batchnorm":
+            root = batchnorm_example(args.seed).loss
+        elif args.what in ("layernorm", "mlp"):
+            root = (layernorm_example if args.what == "layernorm" else mlp_example)(args.seed)
+        else:
+            root = load_entry(args.what)
+        arguments.make_parent_dir(output, "-o/--output")
+        print(f"wrote {save_steps(root, output)}")
+        return 0
     output = args.output
     if output is None:  # the default is checked like a given -o
         output = arguments.check_writable_file(Path("out") / f"{name}.svg", "-o/--output")
