@@ -17,7 +17,8 @@ from ..autograd import graph_nodes, topological_order
 from ..viz import draw_graph, save_graph
 from ..viz.draw import graph_format
 from ..viz.batchnorm_paths import (PATH_TITLES, PATHS, autograd_paths, batchnorm_invariants,
-                                   batchnorm_paths)
+                                   batchnorm_paths, site_paths)
+from ..viz.routes import find_norm_sites
 from . import arguments
 
 EXAMPLES = ("batchnorm", "layernorm", "mlp")
@@ -36,6 +37,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--collapse", nargs="+", default=(), metavar="CLASS",
                         help="draw every module of these classes as one node, e.g. BatchNorm1d "
                              "(each must be the class of a module in the graph)")
+    parser.add_argument("--expand", action="store_true",
+                        help="mlp: draw its BatchNorm layers op by op, with their three "
+                             "gradient routes coloured (by default each is one node)")
     parser.add_argument("--show-data", action="store_true",
                         help="show tensor values (or mean, std and range)")
     parser.add_argument("--no-grad", action="store_true", help="do not show gradients")
@@ -109,15 +113,18 @@ def run(args) -> int:
         check_collapse(batchnorm_example(args.seed).loss, args.collapse)
         arguments.make_parent_dir(output, "-o/--output")
         graph, ok = batchnorm_figure(args.seed, **options)
-    else:
-        if args.what in ("layernorm", "mlp"):
-            maker = layernorm_example if args.what == "layernorm" else mlp_example
-            root = maker(args.seed)
-        else:
-            root = load_entry(args.what)
-        check_collapse(root, args.collapse)
+    elif args.what == "layernorm":
+        check_collapse(layernorm_example(args.seed), args.collapse)
         arguments.make_parent_dir(output, "-o/--output")
-        graph = draw_graph(root, **options)
+        graph, ok = layernorm_figure(args.seed, **options)
+    else:
+        root = mlp_example(args.seed) if args.what == "mlp" else load_entry(args.what)
+        check_collapse(root, args.collapse)
+        if args.what == "mlp" and not args.expand and not args.collapse:
+            # 3 BatchNorms op by op are most of the picture: one node each unless --expand
+            options["collapse"] = ("BatchNorm1d",)
+        arguments.make_parent_dir(output, "-o/--output")
+        graph = draw_graph(root, routes=True, **options)
     written = save_graph(graph, output)
     dot_path = output.with_suffix(".dot")
     print(f"wrote {written}" + (f" and {dot_path}" if written != dot_path else ""))
@@ -162,11 +169,22 @@ def batchnorm_example(seed: int = 0, batch: int = 8, channels: int = 4) -> Batch
 
 def layernorm_example(seed: int = 0):
     """One composed LayerNorm over 6 features, on a batch of 4."""
+    return layernorm_setup(seed).loss
+
+
+def layernorm_setup(seed: int = 0) -> BatchNormExample:
+    """The LayerNorm example with what its check needs: x, y, dL/dy and the layer (random
+    weight and bias, so the closed form's g = weight * dL/dy is not just dL/dy)."""
     from .. import nn
     rng = np.random.default_rng(seed)
+    layer = nn.LayerNorm(6)
+    layer.weight.data[...] = rng.uniform(0.5, 1.5, 6)
+    layer.bias.data[...] = rng.standard_normal(6) * 0.1
     x = mg.tensor(rng.standard_normal((4, 6)), requires_grad=True)
     x.name = "x"
-    return _upstream_loss(nn.LayerNorm(6)(x), rng)[0]
+    y = layer(x)
+    loss, r = _upstream_loss(y, rng)
+    return BatchNormExample(loss, x, y, r.data, layer)
 
 
 def mlp_example(seed: int = 0):
@@ -254,6 +272,53 @@ def _consumer(root, node):
     """The first op (in backward order) of ``root``'s graph that uses ``node``'s output."""
     return next(user for user in topological_order(root.grad_fn)
                 if any(getattr(t, "grad_fn", None) is node for t in user.inputs))
+
+
+def layernorm_figure(seed: int = 0, **options):
+    """Draw the composed LayerNorm with its three routes coloured and print how dL/dx splits
+    into them, checked against LayerNorm's closed form. Returns (graph, whether it agrees)."""
+    loss, x, y, grad_y, layer = layernorm_setup(seed)
+    site, = find_norm_sites(loss)
+    parts = site_paths(loss, site)
+    graph = draw_graph(loss, routes=True, names={"y": y}, title="LayerNorm composed from mean, "
+                       "var, sqrt: the three routes from the loss to x", **options)
+    loss.backward()
+    ok = print_layernorm_check(parts, x, grad_y, layer)
+    return graph, ok
+
+
+def print_layernorm_check(parts, x, grad_y, layer, out=None) -> bool:
+    """LayerNorm's three parts of dL/dx (autograd's, off x's edges into Sub, Mean and Var)
+    next to the closed form: BatchNorm's formulas with the means over each sample's features
+    and g = weight * dL/dy elementwise. Per sample, dL/dx sums to 0. Returns whether all
+    agree."""
+    out = out or sys.stdout
+    axis = tuple(range(x.ndim - len(layer.normalized_shape), x.ndim))
+    g = grad_y * (layer.weight.data if layer.weight is not None else 1.0)
+    closed = batchnorm_paths(x.data, g, None, layer.eps, axis=axis)
+    total = x.grad.data
+    scale = max(float(np.abs(getattr(closed, p)).max()) for p in PATHS)
+    rows = [(PATH_TITLES[p].replace("batch", "sample's"), getattr(parts, p), getattr(closed, p))
+            for p in PATHS]
+    rows.append(("sum of the three vs autograd's dL/dx", parts.total, total))
+    print(f"{layer!r}, {x.shape[0]} samples, float64; loss = sum(y * r) with r random, so "
+          f"dL/dy = r", file=out)
+    print("dL/dx along each route: autograd (the gradient on x's edge into Sub, Mean or Var) "
+          "vs the closed form", file=out)
+    print(f"  {'route':<38}{'|part|':>10}{'max |difference|':>20}", file=out)
+    ok = True
+    for title, autograd_part, expected in rows:
+        difference = float(np.abs(autograd_part - expected).max())
+        ok &= difference <= _TOLERANCE * scale
+        print(f"  {title:<38}{np.linalg.norm(autograd_part):>10.3g}{difference:>20.2e}", file=out)
+    print("  closed forms (per sample: s = sqrt(var + eps), g = weight * dL/dy, means over its "
+          "features):\n    direct g/s;  mean -mean(g)/s;  variance -x_hat * mean(g * x_hat)/s",
+          file=out)
+    sums = total.sum(axis=axis)
+    print(f"Per sample, dL/dx sums to 0: largest |sum| {np.abs(sums).max():.2e}", file=out)
+    ok &= bool(np.all(np.abs(sums) <= _TOLERANCE * scale * total[0].size))
+    print("all checks pass" if ok else "CHECK FAILED", file=out)
+    return ok
 
 
 def print_batchnorm_check(parts, x, grad_y, layer, out=None) -> bool:

@@ -8,7 +8,8 @@ Per channel, with ``m`` values in the batch, ``mu`` and ``var`` their mean and b
            - mean(g) / s                    through the batch mean mu
            - x_hat * mean(g * x_hat) / s    through the batch variance var
 
-(means over the batch). In the composed graph these are exactly the gradients flowing back
+(means over the batch; for LayerNorm and GroupNorm the same formulas hold with the means over
+their axes, ``axis=``, and ``g = weight * dL/dy`` elementwise). In the composed graph these are exactly the gradients flowing back
 along the three edges that leave ``x``: into the subtraction, into ``Mean`` and into ``Var``.
 
 Two invariants follow, per channel: ``sum(dL/dx) = 0`` exactly (y does not change when the
@@ -26,7 +27,8 @@ from ..core.checks import bad_argument, integer, non_negative_real
 from ..core.errors import ArgumentTypeError, AxisError, ShapeError
 from .trace import outgoing_gradients, require_tensor
 
-__all__ = ["BatchNormPaths", "batchnorm_paths", "batchnorm_invariants", "autograd_paths"]
+__all__ = ["BatchNormPaths", "batchnorm_paths", "batchnorm_invariants", "autograd_paths",
+           "site_paths"]
 
 PATHS = ("direct", "through_mean", "through_variance")
 PATH_TITLES = {"direct": "directly through x-hat", "through_mean": "through the batch mean",
@@ -152,3 +154,19 @@ def autograd_paths(root, x, grad_output=None) -> tuple:
                          f"feeds: {seen or 'nothing'}")
     parts = {path: found[path][0][1] for path in PATHS}
     return BatchNormPaths(**parts), {path: found[path][0][0] for path in PATHS}
+
+
+def site_paths(root, site, grad_output=None) -> BatchNormPaths:
+    """The three parts of d root / d x for one norm sub-graph found by
+    ``routes.find_norm_sites`` (BatchNorm of any dimensionality, LayerNorm, GroupNorm): the
+    gradients autograd sends back along x's edges into the site's Sub, Mean and Var."""
+    require_tensor("site_paths", "root", root)
+    parts = {}
+    for node, grad in outgoing_gradients(root, site.x, grad_output):
+        for path, start in site.starts.items():
+            if node is start:
+                parts[path] = grad
+    missing = [path for path in PATHS if path not in parts]
+    if missing:
+        raise ValueError(f"site_paths: no gradient reaches x along {', '.join(missing)}")
+    return BatchNormPaths(**parts)
