@@ -347,6 +347,8 @@ _SCRIPT = r"""
     });
     for (var j = 0; j < k; j++) mark(steps[j].node, "done");
     mark(s.node, "current");
+    var current = document.getElementById(s.node);  // keep the lit node in view
+    if (current && current.scrollIntoView) current.scrollIntoView({block: "nearest", inline: "nearest"});
     mark(s.output, "arriving");
     s.grads_out.forEach(function (o) { mark(o.target, "target"); });
   }
