@@ -35,6 +35,19 @@ docs: setup graphviz
 	$(BIN)/python docs/make_images.py
 	$(BIN)/python docs/make_results.py
 
+# notebooks/ is generated from examples/ (the source): `make notebooks` after editing a script.
+# `make notebook` opens them in Jupyter, with the venv's Python as the kernel.
+.PHONY: notebook notebooks
+notebooks: setup-dev
+	$(BIN)/python notebooks/generate.py
+
+notebook: $(VENV)/.installed-notebook graphviz
+	$(BIN)/jupyter notebook notebooks/
+
+$(VENV)/.installed-notebook: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[examples,notebook]"
+	touch $@
+
 setup: $(VENV)/.installed-examples
 setup-dev: $(VENV)/.installed-dev
 
