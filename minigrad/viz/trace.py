@@ -640,9 +640,10 @@ def _format_number(x: float) -> str:
 def _values(label: str, data: np.ndarray) -> str:
     """``data [0.1, 2]`` for a small tensor: one line per row of a matrix, else 4 a line."""
     values = np.asarray(data, dtype=np.float64)
-    rows = values.reshape(values.shape[0], -1) if values.ndim == 2 else values.reshape(-1, 1).T
-    if values.ndim != 2:
-        flat = rows.ravel()
+    matrix = values.ndim == 2 and values.shape[1] > 1  # a (C, 1) column reads better flat
+    rows = values if matrix else None
+    if not matrix:
+        flat = values.ravel()
         rows = [flat[i:i + 4] for i in range(0, len(flat), 4)] or [flat]
     text = "\n".join("[" + ", ".join(_format_number(float(v)) for v in row) + "]"
                      for row in rows)
