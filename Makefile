@@ -42,7 +42,7 @@ notebooks: setup-dev
 	$(BIN)/python notebooks/generate.py
 
 notebook: $(VENV)/.installed-notebook graphviz
-	$(BIN)/jupyter notebook notebooks/
+	$(BIN)/jupyter notebook notebooks/ $$([ "$$(id -u)" = "0" ] && echo --allow-root)  # Jupyter refuses root unless told
 
 $(VENV)/.installed-notebook: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[examples,notebook]"
