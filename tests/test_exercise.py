@@ -249,3 +249,27 @@ def test_a_missing_file_is_a_usage_error(tmp_path, capsys):
         cli.main(["exercise", "check", str(tmp_path / "nothing.py")])
     assert stopped.value.code == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_two_wrong_routes_are_both_named(tmp_path):
+    path = planted(tmp_path, ["dvar = np.sum(dx_hat * (x - mu), axis=0) * -0.5 * std ** -3",
+                              "dx = dx_hat / std + dvar * 2 * (x - mu) / N + dmu / N"],
+                   ["dvar = np.sum(dx_hat * (x - mu), axis=0) * 0.5 * std ** -3",
+                    "dx = dx_hat / std + dvar * 2 * (x - mu) / N"])
+    message = wrong_only(check_file(path), "dx")
+    assert "the mean path is missing" in message and "variance path has the wrong sign" in message
+    assert message.startswith("your dx has the direct path right"), message
+
+
+def test_an_unknown_mistake_still_gets_a_hint(tmp_path):
+    # The mean path forgets to divide by std: no route combination and no catalogued mistake.
+    path = planted(tmp_path, "dmu = -np.sum(dx_hat / std, axis=0)", "dmu = -np.sum(dx_hat, axis=0)")
+    message = wrong_only(check_file(path), "dx")
+    assert "matches no combination" in message and "does not sum to zero" in message
+
+
+def test_exiting_from_the_file_is_reported_not_obeyed(tmp_path):
+    path = tmp_path / "exits.py"
+    path.write_text("import sys\nsys.exit(3)\n")
+    grade = check_file(path)
+    assert "line 2" in grade.problem and "SystemExit" in grade.problem
