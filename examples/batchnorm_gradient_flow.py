@@ -69,3 +69,4 @@ from minigrad.viz import save_graph
 
 graph = mg.draw_graph(loss, title="BatchNorm1d(3), composed, after backward")
 print("wrote", save_graph(graph, "out/batchnorm_walkthrough.svg"))
+graph  # the last expression of a cell: Jupyter shows the picture inline

@@ -26,4 +26,7 @@ def __getattr__(name):
     if name == "draw_graph":
         from .viz import draw_graph
         return draw_graph
+    if name == "viz":  # mg.viz.save_steps, mg.viz.gradient_flow, ...
+        from . import viz
+        return viz
     raise AttributeError(f"module 'minigrad' has no attribute {name!r}")

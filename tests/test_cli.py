@@ -1,4 +1,5 @@
 """The `minigrad` command as a user runs it."""
+import json
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -41,6 +42,11 @@ def test_demo_writes_a_self_contained_report(tmp_path):
     assert "with FAILURES" not in result.stdout
     assert (tmp_path / "digits_mlp_batch.npz").exists()
     assert "report.html" in result.stdout
+    # The step-through explorer is embedded (an iframe's srcdoc) and written next to the report.
+    (page,) = _iframe_pages(html)
+    steps = json.loads(_script_text(page, "steps-data"))
+    assert len(steps) > 10 and {s["op"] for s in steps} >= {"Mean", "Var", "Sqrt"}
+    assert _script_text((tmp_path / "bn_steps.html").read_text(), "steps-data")
 
 
 class _TableCells(HTMLParser):
@@ -66,6 +72,42 @@ class _TableCells(HTMLParser):
         if tag in ("td", "th") and self._cell is not None:
             self.tables[-1][-1].append("".join(self._cell).strip())
             self._cell = None
+
+
+class _Collect(HTMLParser):
+    """The srcdoc of every <iframe>, and the text of the <script> with a given id."""
+
+    def __init__(self, script_id=None):
+        super().__init__()
+        self.pages, self.script_id, self.scripts, self._in = [], script_id, [], False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "iframe" and "srcdoc" in attrs:
+            self.pages.append(attrs["srcdoc"])
+        self._in = tag == "script" and attrs.get("id") == self.script_id
+        if self._in:
+            self.scripts.append("")
+
+    def handle_data(self, data):
+        if self._in:
+            self.scripts[-1] += data
+
+    def handle_endtag(self, tag):
+        self._in = False
+
+
+def _iframe_pages(html: str) -> list:
+    parser = _Collect()
+    parser.feed(html)
+    return parser.pages
+
+
+def _script_text(html: str, script_id: str) -> str:
+    parser = _Collect(script_id)
+    parser.feed(html)
+    (text,) = parser.scripts
+    return text
 
 
 def parse_tables(html: str) -> list:

@@ -99,8 +99,6 @@ async def _execute_all(tmp_path_factory):
             written, shorter = SHORTER[name]
             cell = next(c for c in notebook.cells if written in c.source)  # fails if renamed
             cell.source = cell.source.replace(written, shorter)
-        if name == GRAPH_NOTEBOOK:  # a cell that ends with the graph shows it inline
-            notebook.cells.append(nbformat.v4.new_code_cell("graph"))
         workdir = tmp_path_factory.mktemp(name)  # the notebooks write into ./out
         client = nbclient.NotebookClient(notebook, kernel_name=KERNEL, timeout=120,
                                          resources={"metadata": {"path": str(workdir)}})

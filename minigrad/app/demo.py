@@ -168,15 +168,17 @@ def graph_section(report: Report, out: Path) -> bool:
         section.text(f"(Graphviz's dot program is not installed, so the graph was written as "
                      f"{written.name} only.)")
     section.pre(printed.getvalue())
-    # The step-through page is a program (buttons, a slider): its own file, next to the report
+    # The step-through page is a program (buttons, a slider): its own file next to the report,
+    # and shown inside the report too (an iframe's srcdoc keeps the report one offline file).
     from .graph import batchnorm_example
     from ..viz.steps import save_steps
     steps_path = save_steps(batchnorm_example(seed=0).loss, out / "bn_steps.html")
     print(f"wrote {steps_path}")
-    section.text(f"To watch this backward pass node by node, open `{steps_path.name}` next to "
-                 "this report (offline, one file): each step lights up one op, shows the "
-                 "gradient arriving, the derivative applied and what goes to each input, and "
-                 "dL/dx adding up from its three routes.")
+    section.text(f"Watch this backward pass node by node below (or open `{steps_path.name}` "
+                 "next to this report): each step lights up one op, shows the gradient "
+                 "arriving, the derivative applied and what goes to each input, and dL/dx "
+                 "adding up from its three routes. Arrow keys step, Space plays.")
+    section.page(steps_path, "Step through the composed BatchNorm's backward")
     return ok
 
 

@@ -55,6 +55,12 @@ class Section:
         self.blocks.append(("image", (Path(path), caption)))
         return self
 
+    def page(self, path, caption: str = "", height: int = 720) -> "Section":
+        """A self-contained HTML page (the step-through explorer) shown inside the report: in
+        an iframe's ``srcdoc``, so the report stays one offline file; Markdown links to it."""
+        self.blocks.append(("page", (Path(path), caption, height)))
+        return self
+
 
 @dataclass
 class Report:
@@ -153,6 +159,12 @@ def _html_block(kind, payload) -> str:
         caption_html = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
         return (f"<figure><img src='data:{mime};base64,{data}' alt='{html.escape(caption)}'>"
                 f"{caption_html}</figure>")
+    if kind == "page":
+        path, caption, height = payload
+        caption_html = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+        return (f"<figure><iframe srcdoc='{html.escape(path.read_text(), quote=True)}' "
+                f"title='{html.escape(caption)}' style='width:100%;height:{height}px;border:1px "
+                f"solid #ccc'></iframe>{caption_html}</figure>")
     raise ValueError(f"report: unknown block kind {kind!r}")
 
 
@@ -174,6 +186,9 @@ def _markdown_block(kind, payload, directory: Path) -> list[str]:
         return ["```", payload, "```"]
     if kind == "table":
         return markdown_table(*payload)
+    if kind == "page":
+        path, caption, _ = payload
+        return [f"[{caption or path.name}]({os.path.relpath(path, directory)})"]
     if kind == "image":
         path, caption = payload
         relative = os.path.relpath(path, directory)

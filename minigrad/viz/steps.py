@@ -265,7 +265,7 @@ body { font-family: Helvetica, Arial, sans-serif; margin: 0; display: flex; heig
 #controls input[type=range] { flex: 1; }
 #node-title { margin: 10px 0 2px; }
 .formula { background: #f4f4f8; padding: 6px 8px; border-left: 3px solid #7570b3; }
-.values { font-family: monospace; font-size: 12px; word-break: break-all; }
+.values { font-family: monospace; font-size: 12px; overflow-wrap: normal; }
 .out { border-top: 1px solid #ddd; margin-top: 8px; padding-top: 6px; }
 .meet { color: #b71c1c; }
 .hint { color: #666; font-size: 12px; }
@@ -348,7 +348,7 @@ _SCRIPT = r"""
     for (var j = 0; j < k; j++) mark(steps[j].node, "done");
     mark(s.node, "current");
     var current = document.getElementById(s.node);  // keep the lit node in view
-    if (current && current.scrollIntoView) current.scrollIntoView({block: "nearest", inline: "nearest"});
+    if (current && current.scrollIntoView) current.scrollIntoView({block: "center", inline: "center"});
     mark(s.output, "arriving");
     s.grads_out.forEach(function (o) { mark(o.target, "target"); });
   }
