@@ -287,6 +287,19 @@ def layernorm_figure(seed: int = 0, **options):
     return graph, ok
 
 
+def _print_parts(rows, scale: float, word: str, out) -> bool:
+    """The table of (title, autograd's part, closed form) rows; whether every part agrees."""
+    print(f"dL/dx along each {word}: autograd (the gradient on x's edge into Sub, Mean or Var) "
+          "vs the closed form", file=out)
+    print(f"  {word:<38}{'|part|':>10}{'max |difference|':>20}", file=out)
+    ok = True
+    for title, autograd_part, expected in rows:
+        difference = float(np.abs(autograd_part - expected).max())
+        ok &= difference <= _TOLERANCE * scale
+        print(f"  {title:<38}{np.linalg.norm(autograd_part):>10.3g}{difference:>20.2e}", file=out)
+    return ok
+
+
 def print_layernorm_check(parts, x, grad_y, layer, out=None) -> bool:
     """LayerNorm's three parts of dL/dx (autograd's, off x's edges into Sub, Mean and Var)
     next to the closed form: BatchNorm's formulas with the means over each sample's features
@@ -303,14 +316,7 @@ def print_layernorm_check(parts, x, grad_y, layer, out=None) -> bool:
     rows.append(("sum of the three vs autograd's dL/dx", parts.total, total))
     print(f"{layer!r}, {x.shape[0]} samples, float64; loss = sum(y * r) with r random, so "
           f"dL/dy = r", file=out)
-    print("dL/dx along each route: autograd (the gradient on x's edge into Sub, Mean or Var) "
-          "vs the closed form", file=out)
-    print(f"  {'route':<38}{'|part|':>10}{'max |difference|':>20}", file=out)
-    ok = True
-    for title, autograd_part, expected in rows:
-        difference = float(np.abs(autograd_part - expected).max())
-        ok &= difference <= _TOLERANCE * scale
-        print(f"  {title:<38}{np.linalg.norm(autograd_part):>10.3g}{difference:>20.2e}", file=out)
+    ok = _print_parts(rows, scale, "route", out)
     print("  closed forms (per sample: s = sqrt(var + eps), g = weight * dL/dy, means over its "
           "features):\n    direct g/s;  mean -mean(g)/s;  variance -x_hat * mean(g * x_hat)/s",
           file=out)
@@ -333,14 +339,7 @@ def print_batchnorm_check(parts, x, grad_y, layer, out=None) -> bool:
     batch, channels = x.shape
     print(f"{layer!r} in training mode, batch of {batch}, float64; loss = sum(y * r) with r "
           f"random, so dL/dy = r", file=out)
-    print("dL/dx along each path: autograd (the gradient on x's edge into Sub, Mean or Var) "
-          "vs the closed form", file=out)
-    print(f"  {'path':<38}{'|part|':>10}{'max |difference|':>20}", file=out)
-    ok = True
-    for title, autograd_part, expected in rows:
-        difference = float(np.abs(autograd_part - expected).max())
-        ok &= difference <= _TOLERANCE * scale
-        print(f"  {title:<38}{np.linalg.norm(autograd_part):>10.3g}{difference:>20.2e}", file=out)
+    ok = _print_parts(rows, scale, "path", out)
     print("  closed forms (s = sqrt(var + eps), g = dL/dx_hat = weight * dL/dy, means over the "
           "batch):\n    direct g/s;  mean -mean(g)/s;  variance -x_hat * mean(g * x_hat)/s",
           file=out)
