@@ -8,6 +8,8 @@ function's median call time.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
 import time
 
@@ -57,3 +59,58 @@ def optional_torch():
     except ImportError:
         return None
     return torch
+
+
+def one_thread(torch=None) -> None:
+    """One thread for NumPy's BLAS and for PyTorch, for the rest of the process.
+
+    Multi-threaded OpenBLAS leaves its threads spinning after a product, and on a two-core
+    machine they steal PyTorch's cores: PyTorch then looks several times slower than it is.
+    With one thread each, every side gets one core and the comparison is fair. threadpoolctl
+    (installed with scikit-learn) limits a BLAS already loaded; ``run_all.py`` also sets
+    ``OPENBLAS_NUM_THREADS=1`` before any script starts, for when it is missing."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        pass
+    else:
+        threadpool_limits(1)
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
+def kernels_switch(on: bool, fn):
+    """``fn`` run with minigrad's compiled kernels switched on or off (and the previous setting
+    restored after), so both paths can be timed in turns within one run. "On" without Numba
+    installed stays off: ``kernels_note()`` says so in the output."""
+    from minigrad import kernels
+
+    def run():
+        with kernels.use_kernels(on):
+            return fn()
+    return run
+
+
+def kernels_note() -> str:
+    """One line for the output: whether the "kernels on" rows really ran compiled kernels."""
+    from minigrad import kernels
+    if not kernels.available():
+        return "Numba is not installed: the 'kernels on' rows ran the NumPy path too"
+    return "kernels on = minigrad's Numba kernels; kernels off = use_kernels(False), NumPy path"
+
+
+def machine_note() -> str:
+    """Cores, CPU model and load, printed with each table (timings depend on all three)."""
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return (f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, {model}, "
+            f"load average {load}; one BLAS thread, torch.set_num_threads(1)")
+
