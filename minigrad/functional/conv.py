@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import kernels
 from ..autograd import Function
 from ..core.checks import ArgumentTypeError, bad_argument, is_integer
 from ..core.errors import OutOfMemoryError, ShapeError
@@ -14,6 +15,16 @@ from .basic import Linear
 
 def _conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
+
+
+def _kernel_for(array):
+    """The compiled im2col/col2im module when the kernels are on and take ``array``'s dtype,
+    else None (the NumPy code runs). Imported here, on first use, so that importing minigrad
+    does not import Numba."""
+    if not kernels.enabled():
+        return None
+    from ..kernels import conv
+    return conv if conv.supports(array.dtype) else None
 
 
 class Im2Col(Function):
@@ -27,6 +38,12 @@ class Im2Col(Function):
     def forward(ctx, x, kernel_size, stride, padding):
         ctx.save_for_backward(x.shape)
         (ph, pw), (sh, sw) = padding, stride
+        compiled = _kernel_for(x)
+        if compiled is not None:
+            out_size = tuple(_conv_output_size(s, k, st, p) for s, k, st, p in
+                             zip(x.shape[2:], kernel_size, stride, padding))
+            return compiled.im2col(x, kernel_size, stride, padding, out_size)
+        # The reference: a strided view of the padded image, copied in row order.
         if ph or pw:
             x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
         windows = sliding_window_view(x, kernel_size, axis=(2, 3))[:, :, ::sh, ::sw]
@@ -50,7 +67,10 @@ class Col2Im(Function):
         n, c, h, w = image_shape
         (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
         oh, ow = _conv_output_size(h, kh, sh, ph), _conv_output_size(w, kw, sw, pw)
-        # Channels last, the layout of the rows: each of the KH * KW strided slice-adds below
+        compiled = _kernel_for(cols)
+        if compiled is not None:
+            return compiled.col2im(cols, image_shape, kernel_size, stride, padding, (oh, ow))
+        # The reference. Channels last, the layout of the rows: each of the KH * KW strided slice-adds below
         # (one per kernel offset, whatever the image size) then writes contiguous channels.
         padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
         patches = cols.reshape(n, oh, ow, c, kh, kw)
