@@ -5,8 +5,10 @@ Network: 64 -> Linear -> BN -> ReLU -> Linear -> BN -> ReLU -> Linear -> 10 (256
 softmax cross-entropy, plain SGD, batch 128. Every implementation starts from the same weights
 and is checked to take the same step before it is timed.
 
-Run: ``python benchmarks/train_step.py``. Targets: minigrad fused at or below PyTorch's time,
-minigrad composed within 1.5x of it.
+Run: ``python benchmarks/train_step.py``. minigrad runs with its compiled kernels on and off
+(``minigrad.kernels.use_kernels``); one BLAS thread and one PyTorch thread. Targets: minigrad
+fused at or below PyTorch's time, minigrad composed within 1.5x of it; issue 15's: fused (kernels
+on) at most PyTorch's time and at most 1.1x the hand-written NumPy step.
 """
 from __future__ import annotations
 
@@ -16,18 +18,21 @@ import minigrad as mg
 from minigrad import nn, optim
 from minigrad.training import build_model, train_step
 from _reference import NumpyMLP
-from _timing import median_times, optional_torch, print_table, verdict
+from _timing import (kernels_note, kernels_switch, machine_note, median_times, one_thread,
+                     optional_torch, print_table, verdict)
 
 BATCH, LR = 128, 0.1
-TARGETS = {"minigrad fused": 1.0, "minigrad composed": 1.5}
+TARGETS = {"minigrad fused": 1.0, "minigrad composed": 1.5}  # vs PyTorch, either kernel setting
+NUMPY_TARGET = 1.1  # issue 15: fused, kernels on, vs the NumPy step by hand
 
 
-def minigrad_runner(fused: bool, state, x, labels):
+def minigrad_runner(fused: bool, kernels_on: bool, state, x, labels):
     model = build_model("mlp", fused=fused)
     model.load_state_dict(state)
     optimizer = optim.SGD(model.parameters(), lr=LR)
     features, targets = mg.Tensor(x), mg.Tensor(labels)
-    return (lambda: train_step(model, optimizer, features, targets)[0]), model.parameters
+    step = kernels_switch(kernels_on, lambda: train_step(model, optimizer, features, targets)[0])
+    return step, model.parameters
 
 
 def torch_runner(torch, state, x, labels):
@@ -63,12 +68,12 @@ def _arrays(params):
 
 
 def check_same_step(runners):
-    """Each implementation's first two losses and updated weights match minigrad fused's."""
+    """Each implementation's first two losses and updated weights match minigrad's NumPy path."""
     results = {}
     for name, (step, params) in runners.items():
         losses = [step(), step()]
         results[name] = (losses, _arrays(params))
-    base_losses, base_params = results["minigrad fused"]
+    base_losses, base_params = results["minigrad fused kernels off"]
     for name, (losses, params) in results.items():
         if not np.allclose(losses, base_losses, rtol=1e-4):
             raise AssertionError(f"{name}: losses {losses} differ from {base_losses}")
@@ -87,9 +92,12 @@ def main() -> int:
     state = {name: np.array(value) for name, value in build_model("mlp").state_dict().items()}
 
     def make_runners():
-        runners = {"minigrad fused": minigrad_runner(True, state, x, labels),
-                   "minigrad composed": minigrad_runner(False, state, x, labels),
-                   "numpy by hand": numpy_runner(state, x, labels)}
+        runners = {}
+        for fused in (True, False):
+            for on in (True, False):
+                name = f"minigrad {'fused' if fused else 'composed'} kernels {'on' if on else 'off'}"
+                runners[name] = minigrad_runner(fused, on, state, x, labels)
+        runners["numpy by hand"] = numpy_runner(state, x, labels)
         if torch is not None:
             runners["pytorch"] = torch_runner(torch, state, x, labels)
         return runners
@@ -97,21 +105,30 @@ def main() -> int:
     check_same_step(make_runners())
     times = median_times({name: step for name, (step, _) in make_runners().items()},
                          min_rounds=15, calls=10, min_total=3.0)
-    base_name = "pytorch" if torch is not None else "numpy by hand"
-    base = times[base_name]
+    numpy_time, torch_time = times["numpy by hand"], times.get("pytorch")
     rows = []
     for name, seconds in times.items():
-        ratio = seconds / base
-        note = verdict(ratio, TARGETS[name]) if name in TARGETS and torch is not None \
-            else f"{ratio:.2f}x"
-        rows.append([name, f"{seconds * 1e3:.3f}", note])
+        kind = " ".join(name.split()[:2])
+        if torch_time is None:
+            vs_torch = "n/a (no PyTorch)"
+        elif kind in TARGETS:
+            vs_torch = verdict(seconds / torch_time, TARGETS[kind])
+        else:
+            vs_torch = f"{seconds / torch_time:.2f}x"
+        rows.append([name, f"{seconds * 1e3:.3f}", vs_torch, f"{seconds / numpy_time:.2f}x"])
     print(f"training step, MLP 64-256-BN-ReLU-256-BN-ReLU-10, batch {BATCH}, float32, SGD "
           f"(median of repeats)")
-    print_table(["implementation", "ms", f"vs {base_name}"], rows)
-    if torch is None:
-        print("PyTorch is not installed: the targets (relative to PyTorch) were not checked")
+    print(machine_note())
+    print(kernels_note())
+    print_table(["implementation", "ms", "vs pytorch", "vs numpy by hand"], rows)
+    fused = times["minigrad fused kernels on"]
+    print("issue 15 targets (minigrad fused, kernels on):")
+    if torch_time is None:
+        print("  vs PyTorch: not checked, PyTorch is not installed")
+    else:
+        print("  vs PyTorch " + verdict(fused / torch_time, 1.0))
+    print("  vs NumPy by hand " + verdict(fused / numpy_time, NUMPY_TARGET))
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
