@@ -7,6 +7,7 @@ import numbers
 
 import numpy as np
 
+from .. import kernels
 from ..autograd import Function, is_grad_enabled
 from ..core.checks import bad_argument, boolean, positive_int, positive_real, probability
 from ..core.errors import ArgumentTypeError, ShapeError
@@ -202,6 +203,9 @@ class FusedBatchNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         shape = _channel_shape(x)
+        if _kernel_fits(x, weight, bias):
+            return FusedBatchNorm._compiled_forward(ctx, x, weight, bias, running_mean,
+                                                    running_var, training, momentum, eps)
         if training and x.size == 0:  # an empty batch: no statistics, none folded in
             mean, invstd = np.zeros(shape, x.dtype), np.ones(shape, x.dtype)
             x_hat = x - mean
@@ -251,8 +255,46 @@ class FusedBatchNorm(Function):
             else:
                 x_hat = (x - mean) * invstd
         scale = invstd if weight is None else invstd * weight.reshape(_channel_shape(x))
-        grad_x, grad_weight, grad_bias = _batch_norm_grads(grad, x_hat, scale, training)
+        if (not isinstance(grad, Tensor) and _kernel_fits(x_hat)
+                and grad.dtype == x_hat.dtype and grad.shape == x_hat.shape):
+            from ..kernels import batchnorm as compiled  # (imports Numba on first use)
+            grad_x, grad_weight, grad_bias = compiled.backward(np.ascontiguousarray(grad),
+                                                               x_hat, scale, training)
+        else:
+            grad_x, grad_weight, grad_bias = _batch_norm_grads(grad, x_hat, scale, training)
         return grad_x, grad_weight.reshape(-1), grad_bias.reshape(-1), None, None
+
+    @staticmethod
+    def _compiled_forward(ctx, x, weight, bias, running_mean, running_var, training, momentum,
+                          eps):
+        """The forward by the compiled kernels (minigrad.kernels.batchnorm): the same values
+        saved and returned as the NumPy forward's, the statistics from float64 sums."""
+        from ..kernels import batchnorm as compiled  # (imports Numba on first use)
+        shape = _channel_shape(x)
+        if training:
+            out, x_hat, mean, var, invstd = compiled.forward_training(x, weight, bias, eps)
+            if running_mean is not None:
+                _update_running_stats(running_mean, running_var, mean, var,
+                                      x.size // x.shape[1], momentum)
+            mean, invstd = (a.astype(x.dtype).reshape(shape) for a in (mean, invstd))
+        else:
+            mean = running_mean.reshape(shape).copy()
+            invstd = 1.0 / np.sqrt(running_var.reshape(shape) + eps)
+            out, x_hat = compiled.forward_eval(x, mean, invstd, weight, bias)
+        ctx.save_for_backward(x, weight, x_hat, mean, invstd)
+        return out
+
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _kernel_fits(x, *parameters) -> bool:
+    """Whether FusedBatchNorm may run its compiled kernels on ``x``: the switch on, a
+    non-empty C-contiguous float32/float64 array of 2 or more dims, and each of ``parameters``
+    (weight, bias) None or of x's dtype. Anything else runs the NumPy code."""
+    return (kernels.enabled() and type(x) is np.ndarray and x.dtype in _KERNEL_DTYPES
+            and x.ndim >= 2 and x.size > 0 and x.flags.c_contiguous
+            and all(p is None or p.dtype == x.dtype for p in parameters))
 
 
 # ----------------------------------------------------------------------------------------------

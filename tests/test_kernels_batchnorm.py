@@ -1,0 +1,140 @@
+"""The compiled fused BatchNorm (minigrad.kernels.batchnorm) against the NumPy path it replaces:
+outputs, running statistics and every gradient, over shapes, dtypes, affine on and off,
+training and evaluation; second derivatives with the kernels on; the switch turning them off."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad import kernels
+
+pytestmark = pytest.mark.skipif(not kernels.available(), reason="needs Numba")
+
+SHAPES = st.one_of(
+    st.tuples(st.integers(2, 300), st.integers(1, 40)),                        # (N, C)
+    st.tuples(st.integers(1, 6), st.integers(1, 5), st.integers(1, 60)),         # (N, C, L)
+    st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 12),
+              st.integers(1, 12)),                                               # (N, C, H, W)
+    st.sampled_from([(4096, 3), (2, 2, 3000), (8, 1, 40, 40), (1, 1, 2)]))     # large and C=1
+
+
+def _tolerance(dtype, count):
+    """A few roundings of the dtype, growing with the length of the sums (count terms)."""
+    return 50 * np.finfo(dtype).eps * max(1.0, np.sqrt(count))
+
+
+def _run(x, grad, weight, bias, running, training, momentum, on):
+    """Fused BatchNorm forward and backward with the kernels on or off: every array out."""
+    with kernels.use_kernels(on):
+        xt = mg.Tensor(x.copy(), requires_grad=True)
+        w = None if weight is None else mg.Tensor(weight.copy(), requires_grad=True)
+        b = None if bias is None else mg.Tensor(bias.copy(), requires_grad=True)
+        stats = [None, None] if running is None else [r.copy() for r in running]
+        out = F.batch_norm(xt, *stats, w, b, training=training, momentum=momentum, eps=1e-5,
+                           fused=True)
+        out.backward(mg.Tensor(grad))
+    results = {"out": out.data, "grad_x": xt.grad.data}
+    if w is not None:
+        results.update(grad_weight=w.grad.data, grad_bias=b.grad.data)
+    if running is not None:
+        results.update(running_mean=stats[0], running_var=stats[1])
+    return results
+
+
+@settings(max_examples=80, deadline=None)
+@given(shape=SHAPES, dtype=st.sampled_from([np.float32, np.float64]), affine=st.booleans(),
+       training=st.booleans(), track=st.booleans(), momentum=st.sampled_from([0.0, 0.1, 1.0]),
+       offset=st.sampled_from([0.0, 1.0, 1e3]), seed=st.integers(0, 2**16))
+def test_kernels_match_the_numpy_path(shape, dtype, affine, training, track, momentum, offset,
+                                      seed):
+    count = int(np.prod(shape)) // shape[1]
+    if training and count == 1:
+        return  # rejected by batch_norm either way
+    rng = np.random.default_rng(seed)
+    channels = shape[1]
+    x = (offset + 3 * rng.standard_normal(shape)).astype(dtype)
+    grad = rng.standard_normal(shape).astype(dtype)
+    weight = rng.uniform(0.5, 2, channels).astype(dtype) if affine else None
+    bias = rng.standard_normal(channels).astype(dtype) if affine else None
+    running = None
+    if track or not training:
+        running = (rng.standard_normal(channels).astype(dtype) + offset,
+                   rng.uniform(0.5, 10, channels).astype(dtype))
+    on = _run(x, grad, weight, bias, running, training, momentum, on=True)
+    off = _run(x, grad, weight, bias, running, training, momentum, on=False)
+    tol = _tolerance(dtype, count)
+    assert on.keys() == off.keys()
+    for name in off:
+        assert on[name].dtype == off[name].dtype == dtype, name
+        assert on[name].shape == off[name].shape, name
+        scale = max(1.0, float(np.abs(off[name]).max()))
+        np.testing.assert_allclose(on[name], off[name], rtol=tol, atol=tol * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (3, 2, 5), (2, 3, 2, 3)])
+@pytest.mark.parametrize("training", [True, False])
+def test_second_derivatives_with_the_kernels_on(shape, training):
+    """The create_graph backward runs the Tensor code on what the kernel's forward saved."""
+    assert kernels.enabled()
+    rng = np.random.default_rng(0)
+    channels = shape[1]
+    x = mg.Tensor(rng.standard_normal(shape) * 2 + 1, requires_grad=True)
+    w = mg.Tensor(rng.uniform(0.5, 2, channels), requires_grad=True)
+    b = mg.Tensor(rng.standard_normal(channels), requires_grad=True)
+    mean, var = rng.standard_normal(channels), rng.uniform(0.5, 2, channels)
+
+    def fn(x, w, b):
+        return F.batch_norm(x, mean.copy(), var.copy(), w, b, training=training, fused=True)
+
+    assert mg.gradcheck(fn, (x, w, b))
+    assert mg.gradgradcheck(fn, (x, w, b))
+
+
+def _forbid_kernels(monkeypatch, names=("forward_training", "forward_eval", "backward")):
+    from minigrad.kernels import batchnorm as compiled
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a compiled kernel ran")
+    for name in names:
+        monkeypatch.setattr(compiled, name, refuse)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_the_switch_turns_the_kernels_off(monkeypatch, training):
+    _forbid_kernels(monkeypatch)
+    x = mg.Tensor(np.random.default_rng(0).standard_normal((8, 3)), requires_grad=True)
+    stats = [np.zeros(3), np.ones(3)]
+    with kernels.use_kernels(False):
+        F.batch_norm(x, *stats, training=training, fused=True).sum().backward()
+    assert x.grad is not None
+    with pytest.raises(AssertionError, match="a compiled kernel ran"):  # and on, they run
+        F.batch_norm(x, *stats, training=training, fused=True)
+
+
+def test_layouts_the_kernels_do_not_take_run_the_numpy_code(monkeypatch):
+    # (the backward may still run compiled: x_hat is a fresh C-contiguous array)
+    _forbid_kernels(monkeypatch, ("forward_training", "forward_eval"))
+    rng = np.random.default_rng(0)
+    for x in (np.asfortranarray(rng.standard_normal((8, 3, 4))),   # not C-contiguous
+              rng.standard_normal((8, 6))[:, ::2],                  # a strided view
+              rng.standard_normal((8, 3)).astype(np.float16),       # another dtype
+              np.zeros((0, 3))):                                   # an empty batch
+        xt = mg.Tensor(x, requires_grad=True)
+        F.batch_norm(xt, None, None, training=True, fused=True).sum().backward()
+        assert xt.grad.shape == x.shape
+
+
+def test_a_broadcast_output_gradient_is_taken_by_the_kernel():
+    """out.sum().backward() hands the op a stride-0 gradient: copied, then the kernel runs."""
+    x = np.random.default_rng(1).standard_normal((16, 4, 3))
+    grads = []
+    for on in (True, False):
+        with kernels.use_kernels(on):
+            xt = mg.Tensor(x, requires_grad=True)
+            (F.batch_norm(xt, None, None, training=True, fused=True)
+             * 2).sum().backward()
+            grads.append(xt.grad.data)
+    np.testing.assert_allclose(grads[0], grads[1], atol=1e-12)
