@@ -3,10 +3,10 @@
 
 NumPy's im2col pads the image (a full copy) and then copies a strided six-axis view; its
 col2im makes KH * KW strided slice-adds into a zeroed, padded buffer and hands back a
-non-contiguous view. Each kernel here is one pass: im2col reads the image and writes every
-row once, treating the padding as zeros without materialising it; col2im gathers, for each
-image element, the few patch cells that cover it and writes the sum once, into a contiguous
-(N, C, H, W) array.
+non-contiguous view. Each kernel here works one image at a time in a small padded buffer
+that stays in cache (so the padding needs no bounds checks): im2col writes every row once;
+col2im reads every row once, adds it onto its patch, and writes the image once, as a
+contiguous (N, C, H, W) array.
 
 Importing this module imports Numba (and loads or compiles the kernels), so the library
 imports it only when a kernel is first used."""
@@ -18,48 +18,84 @@ import numpy as np
 __all__ = ["im2col", "col2im"]
 
 
+# Loop order: Numba compiles these loops to scalar code, so what matters is that the
+# innermost loop is long and touches memory that is already in cache. The rows of one output
+# image row (b, oy) -- OW rows of C * KH * KW cells -- stay in L1 while the loops over
+# (channel, kernel offset) fill or read them column by column, the innermost loop running
+# along the image row (OW steps). Measured on this library's CNNs, 2-6x faster than the
+# loops in row order.
+
+
+@numba.njit(cache=True)
+def _image_patches(image, out, first, kh, kw, sh, sw, oh, ow):
+    """The patches of one (C, H, W) image, already padded, into rows first, first + 1, ..."""
+    c = image.shape[0]
+    for oy in range(oh):
+        row = first + oy * ow  # the output row of patch (oy, 0)
+        for ch in range(c):
+            for i in range(kh):
+                source = image[ch, oy * sh + i]
+                for j in range(kw):
+                    col = (ch * kh + i) * kw + j
+                    for ox in range(ow):
+                        out[row + ox, col] = source[ox * sw + j]
+
+
 @numba.njit(cache=True)
 def _im2col(x, out, kh, kw, sh, sw, ph, pw, oh, ow):
     n, c, h, w = x.shape
-    row = 0
+    if ph == 0 and pw == 0:  # read the images where they are, whatever their strides
+        for b in range(n):
+            _image_patches(x[b], out, b * oh * ow, kh, kw, sh, sw, oh, ow)
+        return
+    # One image at a time, copied into a zero-padded buffer that stays in cache: the copy
+    # loops then need no bounds checks for the padding.
+    padded = np.zeros((c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
     for b in range(n):
-        for oy in range(oh):
-            for ox in range(ow):
-                col = 0
-                for ch in range(c):
-                    for i in range(kh):
-                        y = oy * sh - ph + i
-                        for j in range(kw):
-                            xx = ox * sw - pw + j
-                            if 0 <= y < h and 0 <= xx < w:
-                                out[row, col] = x[b, ch, y, xx]
-                            else:  # the zero padding
-                                out[row, col] = 0
-                            col += 1
-                row += 1
+        padded[:, ph:ph + h, pw:pw + w] = x[b]
+        _image_patches(padded, out, b * oh * ow, kh, kw, sh, sw, oh, ow)
 
 
 @numba.njit(cache=True)
-def _col2im(cols, out, kh, kw, sh, sw, ph, pw, oh, ow):
+def _col2im_few_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow):
     n, c, h, w = out.shape
+    # One image at a time, summed in a padded (C, H, W) buffer in float64 whatever the dtype,
+    # so float32 sums stay accurate; its inside is then the image.
+    total = np.empty((c, h + 2 * ph, w + 2 * pw))
     for b in range(n):
-        for y in range(h):
-            for xx in range(w):
-                # The patch rows covering (y, xx) are the same for every channel, and each
-                # is a contiguous run of C * KH * KW cells: the channel loop stays inside them.
-                for ch in range(c):
-                    total = 0.0  # float64 whatever the dtype: float32 sums stay accurate
-                    for i in range(kh):
-                        t = y + ph - i
-                        if t < 0 or t % sh != 0 or t // sh >= oh:
-                            continue
-                        oy = t // sh
-                        for j in range(kw):
-                            u = xx + pw - j
-                            if u < 0 or u % sw != 0 or u // sw >= ow:
-                                continue
-                            total += cols[(b * oh + oy) * ow + u // sw, (ch * kh + i) * kw + j]
-                    out[b, ch, y, xx] = total
+        total[:] = 0.0
+        for oy in range(oh):
+            first = (b * oh + oy) * ow
+            for ch in range(c):
+                for i in range(kh):
+                    target = total[ch, oy * sh + i]
+                    for j in range(kw):
+                        col = (ch * kh + i) * kw + j
+                        for ox in range(ow):
+                            target[ox * sw + j] += cols[first + ox, col]
+        out[b] = total[:, ph:ph + h, pw:pw + w]
+
+
+@numba.njit(cache=True)
+def _col2im_many_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow):
+    n, c, h, w = out.shape
+    # As above, but channels last: the innermost loop adds one patch row's cells of one
+    # kernel offset onto the C contiguous channels of one pixel (faster once C is 8 or more).
+    total = np.empty((h + 2 * ph, w + 2 * pw, c))
+    for b in range(n):
+        total[:] = 0.0
+        for oy in range(oh):
+            for ox in range(ow):
+                source = cols[(b * oh + oy) * ow + ox]
+                for i in range(kh):
+                    for j in range(kw):
+                        target = total[oy * sh + i, ox * sw + j]
+                        for ch in range(c):
+                            target[ch] += source[(ch * kh + i) * kw + j]
+        for ch in range(c):
+            for y in range(h):
+                for xx in range(w):
+                    out[b, ch, y, xx] = total[y + ph, xx + pw, ch]
 
 
 def supports(dtype) -> bool:
@@ -75,7 +111,7 @@ def im2col(x: np.ndarray, kernel_size, stride, padding, out_size) -> np.ndarray:
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel_size, stride, padding, out_size
     n, c = x.shape[:2]
     out = np.empty((n * oh * ow, c * kh * kw), dtype=x.dtype)
-    _im2col(np.ascontiguousarray(x), out, kh, kw, sh, sw, ph, pw, oh, ow)
+    _im2col(x, out, kh, kw, sh, sw, ph, pw, oh, ow)
     return out
 
 
@@ -84,5 +120,6 @@ def col2im(cols: np.ndarray, image_shape, kernel_size, stride, padding, out_size
     patch cells that came from it."""
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel_size, stride, padding, out_size
     out = np.empty(tuple(image_shape), dtype=cols.dtype)
-    _col2im(np.ascontiguousarray(cols), out, kh, kw, sh, sw, ph, pw, oh, ow)
+    kernel = _col2im_many_channels if image_shape[1] >= 8 else _col2im_few_channels
+    kernel(cols, out, kh, kw, sh, sw, ph, pw, oh, ow)
     return out
