@@ -102,6 +102,19 @@ def _forbid_kernels(monkeypatch, names=("forward_training", "forward_eval", "bac
         monkeypatch.setattr(compiled, name, refuse)
 
 
+def test_switched_off_between_forward_and_backward_the_numpy_backward_runs(monkeypatch):
+    """A compiled forward, then the NumPy backward on what it saved."""
+    x = np.random.default_rng(2).standard_normal((10, 3, 4)).astype(np.float32)
+    grad = np.random.default_rng(3).standard_normal(x.shape).astype(np.float32)
+    reference = _run(x, grad, None, None, None, True, 0.1, on=False)["grad_x"]
+    xt = mg.Tensor(x, requires_grad=True)
+    out = F.batch_norm(xt, None, None, training=True, fused=True)
+    _forbid_kernels(monkeypatch)
+    with kernels.use_kernels(False):
+        out.backward(mg.Tensor(grad))
+    np.testing.assert_allclose(xt.grad.data, reference, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("training", [True, False])
 def test_the_switch_turns_the_kernels_off(monkeypatch, training):
     _forbid_kernels(monkeypatch)
@@ -115,7 +128,7 @@ def test_the_switch_turns_the_kernels_off(monkeypatch, training):
 
 
 def test_layouts_the_kernels_do_not_take_run_the_numpy_code(monkeypatch):
-    # (the backward may still run compiled: x_hat is a fresh C-contiguous array)
+    # (the backward may still run compiled: its x_hat is a fresh C-contiguous array)
     _forbid_kernels(monkeypatch, ("forward_training", "forward_eval"))
     rng = np.random.default_rng(0)
     for x in (np.asfortranarray(rng.standard_normal((8, 3, 4))),   # not C-contiguous
