@@ -120,7 +120,11 @@ def main() -> int:
             check_agreement(f"{name} at {(n, c)}", step(), expected)
         # Small sizes take a fraction of a millisecond: time loops of calls, so that each sample
         # measures warm, back-to-back calls rather than the cache misses of the switch.
-        times = median_times(steps, calls=3, number=max(1, 2_000_000 // x.size))
+        # At the largest size one call per round and fewer rounds are enough (tens to hundreds
+        # of milliseconds a call) and keep the script's run under two minutes.
+        large = x.size >= 4_000_000
+        times = median_times(steps, min_rounds=5 if large else 9, calls=1 if large else 3,
+                             number=max(1, 2_000_000 // x.size))
         base, torch_time = times["numpy reference"], times.get("pytorch")
         for name, seconds in times.items():
             kind = name.split()[1] if name.startswith("minigrad") else name
