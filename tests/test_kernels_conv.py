@@ -63,10 +63,12 @@ def assert_paths_agree(fn, arrays, dtype):
 
 
 @FAST
-@given(geometries(), DTYPES, st.integers(0, 2**31 - 1))
-def test_im2col_and_col2im_match_numpy(geometry, dtype, seed):
+@given(geometries(), DTYPES, st.booleans(), st.integers(0, 2**31 - 1))
+def test_im2col_and_col2im_match_numpy(geometry, dtype, channels_last, seed):
     shape, kernel, stride, padding = geometry
     x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    if channels_last:  # an (N, C, H, W) view of (N, H, W, C) memory, as conv2d returns
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     # Im2Col is a copy: both paths equal exactly. Its gradient is Col2Im.
     on, off = both_paths(lambda: value_and_grads(
         lambda t: Im2Col.apply(t, kernel_size=kernel, stride=stride, padding=padding), [x]))
@@ -120,13 +122,15 @@ def test_conv2d_second_derivatives_with_kernels_on(stride, padding):
                                 [x, weight, bias])
 
 
-def test_col2im_returns_a_contiguous_image():
-    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6))
+@pytest.mark.parametrize("channels", [3, 16])
+def test_col2im_returns_an_image_in_one_block_of_memory(channels):
+    x = np.random.default_rng(0).standard_normal((2, channels, 6, 6))
     cols = Im2Col.apply(mg.Tensor(x), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
     with kernels.use_kernels(True):
         image = Col2Im.apply(cols, image_shape=x.shape, kernel_size=(3, 3), stride=(1, 1),
-                             padding=(1, 1))
-    assert image.data.flags.c_contiguous
+                             padding=(1, 1)).data
+    # (N, C, H, W) contiguous, or a view of (N, H, W, C) contiguous memory.
+    assert image.flags.c_contiguous or image.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
 def test_the_switch_turns_the_kernels_off(monkeypatch):

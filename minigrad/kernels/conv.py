@@ -5,8 +5,7 @@ NumPy's im2col pads the image (a full copy) and then copies a strided six-axis v
 col2im makes KH * KW strided slice-adds into a zeroed, padded buffer and hands back a
 non-contiguous view. Each kernel here works one image at a time in a small padded buffer
 that stays in cache (so the padding needs no bounds checks): im2col writes every row once;
-col2im reads every row once, adds it onto its patch, and writes the image once, as a
-contiguous (N, C, H, W) array.
+col2im reads every row once, adds it onto its patch, and writes the image once.
 
 Importing this module imports Numba (and loads or compiles the kernels), so the library
 imports it only when a kernel is first used."""
@@ -57,6 +56,34 @@ def _im2col(x, out, kh, kw, sh, sw, ph, pw, oh, ow):
 
 
 @numba.njit(cache=True)
+def _image_patches_channels_last(image, out, first, kh, kw, sh, sw, oh, ow):
+    """As ``_image_patches``, from one (H, W, C) image: the innermost loop reads one pixel's
+    C contiguous channels."""
+    c = image.shape[2]
+    for oy in range(oh):
+        for ox in range(ow):
+            target = out[first + oy * ow + ox]
+            for i in range(kh):
+                for j in range(kw):
+                    source = image[oy * sh + i, ox * sw + j]
+                    for ch in range(c):
+                        target[(ch * kh + i) * kw + j] = source[ch]
+
+
+@numba.njit(cache=True)
+def _im2col_channels_last(x, out, kh, kw, sh, sw, ph, pw, oh, ow):
+    n, h, w, c = x.shape
+    if ph == 0 and pw == 0:
+        for b in range(n):
+            _image_patches_channels_last(x[b], out, b * oh * ow, kh, kw, sh, sw, oh, ow)
+        return
+    padded = np.zeros((h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
+    for b in range(n):
+        padded[ph:ph + h, pw:pw + w] = x[b]
+        _image_patches_channels_last(padded, out, b * oh * ow, kh, kw, sh, sw, oh, ow)
+
+
+@numba.njit(cache=True)
 def _col2im_few_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow):
     n, c, h, w = out.shape
     # One image at a time, summed in a padded (C, H, W) buffer in float64 whatever the dtype,
@@ -78,9 +105,10 @@ def _col2im_few_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow):
 
 @numba.njit(cache=True)
 def _col2im_many_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow):
-    n, c, h, w = out.shape
-    # As above, but channels last: the innermost loop adds one patch row's cells of one
-    # kernel offset onto the C contiguous channels of one pixel (faster once C is 8 or more).
+    n, h, w, c = out.shape
+    # As above, but channels last, in the buffer and in ``out`` (N, H, W, C): the innermost
+    # loop adds one patch row's cells of one kernel offset onto the C contiguous channels of
+    # one pixel (faster once C is 8 or more).
     total = np.empty((h + 2 * ph, w + 2 * pw, c))
     for b in range(n):
         total[:] = 0.0
@@ -92,10 +120,7 @@ def _col2im_many_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow):
                         target = total[oy * sh + i, ox * sw + j]
                         for ch in range(c):
                             target[ch] += source[(ch * kh + i) * kw + j]
-        for ch in range(c):
-            for y in range(h):
-                for xx in range(w):
-                    out[b, ch, y, xx] = total[y + ph, xx + pw, ch]
+        out[b] = total[ph:ph + h, pw:pw + w]
 
 
 def supports(dtype) -> bool:
@@ -111,15 +136,26 @@ def im2col(x: np.ndarray, kernel_size, stride, padding, out_size) -> np.ndarray:
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel_size, stride, padding, out_size
     n, c = x.shape[:2]
     out = np.empty((n * oh * ow, c * kh * kw), dtype=x.dtype)
-    _im2col(x, out, kh, kw, sh, sw, ph, pw, oh, ow)
+    channels_last = x.transpose(0, 2, 3, 1)
+    if channels_last.flags.c_contiguous and not x.flags.c_contiguous:
+        # (N, C, H, W) viewing channels-last memory, as conv2d's own output does: read it in
+        # its memory order rather than striding C elements per step along a row.
+        _im2col_channels_last(channels_last, out, kh, kw, sh, sw, ph, pw, oh, ow)
+    else:
+        _im2col(x, out, kh, kw, sh, sw, ph, pw, oh, ow)
     return out
 
 
 def col2im(cols: np.ndarray, image_shape, kernel_size, stride, padding, out_size) -> np.ndarray:
-    """The adjoint of ``im2col``: a contiguous (N, C, H, W) image, each element the sum of the
-    patch cells that came from it."""
+    """The adjoint of ``im2col``: an (N, C, H, W) image, each element the sum of the patch
+    cells that came from it; in (N, H, W, C) memory from 8 channels, else contiguous."""
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel_size, stride, padding, out_size
-    out = np.empty(tuple(image_shape), dtype=cols.dtype)
-    kernel = _col2im_many_channels if image_shape[1] >= 8 else _col2im_few_channels
-    kernel(cols, out, kh, kw, sh, sw, ph, pw, oh, ow)
+    n, c, h, w = image_shape
+    if c >= 8:
+        # Channels-last memory, viewed as (N, C, H, W): the layout the NumPy code returns.
+        out = np.empty((n, h, w, c), dtype=cols.dtype)
+        _col2im_many_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow)
+        return out.transpose(0, 3, 1, 2)
+    out = np.empty((n, c, h, w), dtype=cols.dtype)
+    _col2im_few_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow)
     return out
