@@ -27,8 +27,11 @@ _njit = numba.njit(cache=True, fastmath={"reassoc"})
 
 @_njit
 def _stats_rows(x):
-    """(mean, biased var) per column of x (N, C), float64: a float64 mean, then the centred
-    sums -- the two-pass formula with its correction sum(x - mean)/n, as ops.reduce.Var."""
+    """(centre, shift, biased var) per column of x (N, C), float64, the mean being centre +
+    shift: a float64 first mean (the centre), then the centred sums -- the two-pass formula with
+    its correction sum(x - centre)/n (the shift), as ops.reduce.Var. The two are kept apart:
+    x - centre - shift is exact to a rounding of x - mean, x - (centre + shift) only to one of
+    the mean (1e3 + noise in float64 loses digits there)."""
     n, c = x.shape
     total = np.zeros(c)
     for i in range(n):
@@ -43,16 +46,16 @@ def _stats_rows(x):
             shift[j] += d
             square[j] += d * d
     shift /= n
-    var = np.maximum(square / n - shift * shift, 0.0)
-    return mean + shift, var
+    return mean, shift, np.maximum(square / n - shift * shift, 0.0)
 
 
 @_njit
 def _stats_channels(x):
-    """(mean, biased var) per channel of x (N, C, L), as ``_stats_rows``."""
+    """(centre, shift, biased var) per channel of x (N, C, L), as ``_stats_rows``."""
     n, c, length = x.shape
     count = n * length
     mean = np.zeros(c)
+    shifts = np.zeros(c)
     var = np.zeros(c)
     for j in range(c):
         total = 0.0
@@ -68,34 +71,79 @@ def _stats_channels(x):
                 shift += d
                 square += d * d
         shift /= count
-        mean[j] = m + shift
+        mean[j], shifts[j] = m, shift
         var[j] = max(square / count - shift * shift, 0.0)
-    return mean, var
+    return mean, shifts, var
+
+
+@_njit
+def _stats_rows_shifted(x):
+    """(centre, shift, biased var) per column of float32 x (N, C) in one pass: float64 sums of d and
+    d**2 for d = x - x[0], the first row as a shift. A float32 difference is exact in float64,
+    and since (x[0] - mean)**2 <= (n - 1) var, var = sum(d**2)/n - (sum(d)/n)**2 cancels at most
+    a factor n of float64's precision -- far below float32's rounding. (float64 data takes the
+    two-pass ``_stats_rows``: its differences round.)"""
+    n, c = x.shape
+    first = np.empty(c)
+    for j in range(c):
+        first[j] = x[0, j]
+    total = np.zeros(c)
+    square = np.zeros(c)
+    for i in range(n):
+        for j in range(c):
+            d = x[i, j] - first[j]
+            total[j] += d
+            square[j] += d * d
+    shift = total / n
+    return first, shift, np.maximum(square / n - shift * shift, 0.0)
+
+
+@_njit
+def _stats_channels_shifted(x):
+    """``_stats_rows_shifted`` for float32 x (N, C, L): each channel's first value the shift."""
+    n, c, length = x.shape
+    count = n * length
+    mean = np.zeros(c)
+    shifts = np.zeros(c)
+    var = np.zeros(c)
+    for j in range(c):
+        first = np.float64(x[0, j, 0])
+        total = 0.0
+        square = 0.0
+        for i in range(n):
+            for k in range(length):
+                d = x[i, j, k] - first
+                total += d
+                square += d * d
+        shift = total / count
+        mean[j], shifts[j] = first, shift
+        var[j] = max(square / count - shift * shift, 0.0)
+    return mean, shifts, var
 
 
 # -- the normalized output -------------------------------------------------------------------------
 
 @_njit
-def _normalize_rows(x, mean, invstd, weight, bias, x_hat, out):
-    """x_hat = (x - mean) * invstd (from float64 statistics, rounded once to x's dtype) and
+def _normalize_rows(x, centre, shift, invstd, weight, bias, x_hat, out):
+    """x_hat = (x - centre - shift) * invstd (float64 statistics, rounded once to x's dtype) and
     out = x_hat * weight + bias, in one pass over x (N, C)."""
     n, c = x.shape
     for i in range(n):
         for j in range(c):
-            h = (x[i, j] - mean[j]) * invstd[j]
+            h = (x[i, j] - centre[j] - shift[j]) * invstd[j]
             x_hat[i, j] = h
             out[i, j] = h * weight[j] + bias[j]
 
 
 @_njit
-def _normalize_channels(x, mean, invstd, weight, bias, x_hat, out):
+def _normalize_channels(x, centre, shift, invstd, weight, bias, x_hat, out):
     """``_normalize_rows`` for x (N, C, L)."""
     n, c, length = x.shape
     for i in range(n):
         for j in range(c):
-            m, s, w, b = mean[j], invstd[j], weight[j], bias[j]
+            m, t, s, w, b = centre[j], shift[j], invstd[j], weight[j], bias[j]
             for k in range(length):
-                h = (x[i, j, k] - m) * s
+                h = (x[i, j, k] - m - t) * s
                 x_hat[i, j, k] = h
                 out[i, j, k] = h * w + b
 
@@ -168,23 +216,28 @@ def forward_training(x, weight, bias, eps):
     returns (out, x_hat, mean, var, invstd) -- out and x_hat shaped as x; mean and var the
     batch's float64 (C,) statistics (var biased), for the running statistics; invstd (C,)
     float64."""
-    view = _layout(x)
-    mean, var = (_stats_rows if x.ndim == 2 else _stats_channels)(view)
+    if x.dtype == np.float32:  # one pass over x
+        kernel = _stats_rows_shifted if x.ndim == 2 else _stats_channels_shifted
+    else:
+        kernel = _stats_rows if x.ndim == 2 else _stats_channels
+    centre, shift, var = kernel(_layout(x))
     invstd = 1.0 / np.sqrt(var + eps)
-    return (*_normalize(x, mean, invstd, weight, bias), mean, var, invstd)
+    out, x_hat = _normalize(x, centre, shift, invstd, weight, bias)
+    return out, x_hat, centre + shift, var, invstd
 
 
 def forward_eval(x, mean, invstd, weight, bias):
     """Forward with given statistics (C,): returns (out, x_hat), shaped as x."""
-    return _normalize(x, np.ascontiguousarray(mean, np.float64).reshape(-1),
+    mean = np.ascontiguousarray(mean, np.float64).reshape(-1)
+    return _normalize(x, mean, np.zeros_like(mean),
                       np.ascontiguousarray(invstd, np.float64).reshape(-1), weight, bias)
 
 
-def _normalize(x, mean, invstd, weight, bias):
+def _normalize(x, centre, shift, invstd, weight, bias):
     weight, bias = _params(weight, bias, x.shape[1], x.dtype)
     x_hat, out = np.empty_like(x), np.empty_like(x)
     kernel = _normalize_rows if x.ndim == 2 else _normalize_channels
-    kernel(_layout(x), mean, invstd, weight, bias, _layout(x_hat), _layout(out))
+    kernel(_layout(x), centre, shift, invstd, weight, bias, _layout(x_hat), _layout(out))
     return out, x_hat
 
 
