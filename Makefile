@@ -7,6 +7,21 @@ BIN     = $(VENV)/bin
 WITH_TORCH ?= 1
 TORCH_PIN   = torch==2.13.0
 
+# Packages are installed with uv (a PyPI package, many times faster than pip: parallel downloads,
+# one resolution, a shared cache), which pip puts into the venv first; where uv cannot be had,
+# pip installs everything itself (slower, same packages).
+UV = $(BIN)/uv
+# uv does not read pip's settings. Where pip is told to look for wheels in local folders (as on
+# machines that keep a CPU-only PyTorch wheel on disk), uv is handed the same folders, so both
+# pick the same packages.
+FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+# `$(INSTALL) ARGS` installs ARGS into the venv (and says so): with uv where it is there, else pip.
+INSTALL = install() { \
+	    if [ -x $(UV) ]; then \
+	      echo "uv pip install $$*"; \
+	      $(UV) pip install --quiet --python $(BIN)/python $(foreach l,$(FIND_LINKS),--find-links $(l)) "$$@"; \
+	    else echo "pip install $$*"; $(BIN)/python -m pip install --quiet "$$@"; fi; }; install
+
 .PHONY: demo test setup setup-dev graphviz benchmark docs clean
 
 demo: setup graphviz
@@ -45,7 +60,7 @@ notebook: $(VENV)/.installed-notebook graphviz
 	$(BIN)/jupyter notebook notebooks/ $$([ "$$(id -u)" = "0" ] && echo --allow-root)  # Jupyter refuses root unless told
 
 $(VENV)/.installed-notebook: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[examples,notebook]"
+	@$(INSTALL) -e ".[examples,notebook,fast]" || { $(no_numba); $(INSTALL) -e ".[examples,notebook]"; }
 	touch $@
 
 setup: $(VENV)/.installed-examples
@@ -53,16 +68,22 @@ setup-dev: $(VENV)/.installed-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet uv \
+	|| { echo "note: could not install uv; installing with pip (slower)"; \
+	     $(BIN)/python -m pip install --quiet --upgrade pip; }
+
+# The [fast] extra (Numba's compiled kernels) is optional: where it cannot be installed, minigrad
+# runs on its NumPy path and says so.
+no_numba = echo "note: Numba could not be installed; minigrad runs without its compiled kernels"
 
 $(VENV)/.installed-examples: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[examples]"
+	@$(INSTALL) -e ".[examples,fast]" || { $(no_numba); $(INSTALL) -e ".[examples]"; }
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,examples]"
-	if [ "$(WITH_TORCH)" = "1" ]; then \
-	  $(BIN)/python -m pip install --quiet "$(TORCH_PIN)" \
+	@$(INSTALL) -e ".[dev,examples,fast]" || { $(no_numba); $(INSTALL) -e ".[dev,examples]"; }
+	@if [ "$(WITH_TORCH)" = "1" ]; then \
+	  $(INSTALL) "$(TORCH_PIN)" \
 	  || echo "note: PyTorch could not be installed; the tests that compare with it will be skipped"; \
 	fi
 	touch $@
