@@ -86,7 +86,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	  $(INSTALL) "$(TORCH_PIN)" \
 	  || echo "note: PyTorch could not be installed; the tests that compare with it will be skipped"; \
 	fi
-	touch $@
+	touch $@ $(VENV)/.installed-examples  # the dev set-up holds the demo's too
 
 # The `dot` program renders graphs to SVG/PNG. Install it where we can (Debian, as root);
 # without it minigrad still writes .dot files and says how to install Graphviz.
