@@ -312,8 +312,9 @@ CASES = {**OP_CASES, **FUNCTION_CASES, **LAYER_CASES}
 # ----------------------------------------------------------------------------------------------
 
 # What is not the library: the command's entry point and the application (the cli, the demo,
-# the experiments), which the library never imports.
-_NOT_LIBRARY = ("minigrad.__main__", "minigrad.app")
+# the experiments), which the library never imports. The compiled kernels' modules define no
+# ops (the ops call them) and import Numba, which is optional: their package is not walked.
+_NOT_LIBRARY = ("minigrad.__main__", "minigrad.app", "minigrad.kernels")
 
 
 def _import_library(package=minigrad) -> None:
