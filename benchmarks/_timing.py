@@ -114,3 +114,25 @@ def machine_note() -> str:
     return (f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, {model}, "
             f"load average {load}; one BLAS thread, torch.set_num_threads(1)")
 
+
+
+def check_same_step(runners: dict, steps: int) -> None:
+    """Before timing: each implementation's first ``steps`` losses and its weights afterwards
+    match minigrad's NumPy path ("minigrad fused kernels off"), so every row times the same
+    computation. ``runners`` maps a name to (step() -> loss, params() -> arrays or tensors)."""
+    import numpy as np
+
+    def arrays(params):
+        return [np.array(p.detach().numpy() if hasattr(p, "detach") else getattr(p, "data", p))
+                for p in params()]
+
+    results = {name: ([step() for _ in range(steps)], arrays(params))
+               for name, (step, params) in runners.items()}
+    base_losses, base_params = results["minigrad fused kernels off"]
+    for name, (losses, params) in results.items():
+        if not np.allclose(losses, base_losses, rtol=1e-4):
+            raise AssertionError(f"{name}: losses {losses} differ from {base_losses}")
+        for got, want in zip(params, base_params):
+            if not np.allclose(got, want, rtol=1e-3, atol=1e-5):
+                raise AssertionError(f"{name}: weights after {steps} steps differ by "
+                                     f"{np.abs(got - want).max():.3g}")

@@ -18,8 +18,8 @@ import minigrad as mg
 from minigrad import nn, optim
 from minigrad.training import train_step
 from _reference import NumpyCNN
-from _timing import (kernels_note, kernels_switch, machine_note, median_times, one_thread,
-                     optional_torch, print_table, verdict)
+from _timing import (check_same_step, kernels_note, kernels_switch, machine_note, median_times,
+                     one_thread, optional_torch, print_table, verdict)
 
 BATCH, LR = 64, 0.01
 IMAGES = [(1, 28, 28), (3, 32, 32)]
@@ -78,21 +78,6 @@ def numpy_runner(image, state, x, labels):
     return (lambda: model.step(channels_last, labels)), weights
 
 
-def check_same_step(runners):
-    """Each implementation's first three losses and updated weights match minigrad's NumPy
-    path (fused BatchNorm, kernels off)."""
-    results = {name: ([step() for _ in range(3)], [np.array(p) for p in params()])
-               for name, (step, params) in runners.items()}
-    base_losses, base_params = results["minigrad fused kernels off"]
-    for name, (losses, params) in results.items():
-        if not np.allclose(losses, base_losses, rtol=1e-4):
-            raise AssertionError(f"{name}: losses {losses} differ from {base_losses}")
-        for got, want in zip(params, base_params):
-            if not np.allclose(got, want, rtol=1e-3, atol=1e-5):
-                raise AssertionError(f"{name}: weights after three steps differ by "
-                                     f"{np.abs(got - want).max():.3g}")
-
-
 def main() -> int:
     torch = optional_torch()
     one_thread(torch)
@@ -117,7 +102,7 @@ def main() -> int:
                 runners["pytorch"] = torch_runner(torch, image, state, x, labels)
             return runners
 
-        check_same_step(make_runners())
+        check_same_step(make_runners(), steps=3)
         times = median_times({name: step for name, (step, _) in make_runners().items()},
                              calls=3, min_total=3.0)
         numpy_time, torch_time = times["numpy by hand"], times.get("pytorch")

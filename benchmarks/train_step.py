@@ -18,8 +18,8 @@ import minigrad as mg
 from minigrad import nn, optim
 from minigrad.training import build_model, train_step
 from _reference import NumpyMLP
-from _timing import (kernels_note, kernels_switch, machine_note, median_times, one_thread,
-                     optional_torch, print_table, verdict)
+from _timing import (check_same_step, kernels_note, kernels_switch, machine_note, median_times,
+                     one_thread, optional_torch, print_table, verdict)
 
 BATCH, LR = 128, 0.1
 TARGETS = {"minigrad fused": 1.0, "minigrad composed": 1.5}  # vs PyTorch, either kernel setting
@@ -62,27 +62,6 @@ def numpy_runner(state, x, labels):
     return (lambda: model.step(x, labels)), (lambda: params)
 
 
-def _arrays(params):
-    return [np.asarray(p.detach().numpy() if hasattr(p, "detach") else getattr(p, "data", p))
-            for p in params()]
-
-
-def check_same_step(runners):
-    """Each implementation's first two losses and updated weights match minigrad's NumPy path."""
-    results = {}
-    for name, (step, params) in runners.items():
-        losses = [step(), step()]
-        results[name] = (losses, _arrays(params))
-    base_losses, base_params = results["minigrad fused kernels off"]
-    for name, (losses, params) in results.items():
-        if not np.allclose(losses, base_losses, rtol=1e-4):
-            raise AssertionError(f"{name}: losses {losses} differ from {base_losses}")
-        for got, want in zip(params, base_params):
-            if not np.allclose(got, want, rtol=1e-3, atol=1e-5):
-                raise AssertionError(f"{name}: weights after two steps differ by "
-                                     f"{np.abs(got - want).max():.3g}")
-
-
 def main() -> int:
     torch = optional_torch()
     rng = np.random.default_rng(0)
@@ -102,7 +81,7 @@ def main() -> int:
             runners["pytorch"] = torch_runner(torch, state, x, labels)
         return runners
 
-    check_same_step(make_runners())
+    check_same_step(make_runners(), steps=2)
     times = median_times({name: step for name, (step, _) in make_runners().items()},
                          min_rounds=15, calls=10, min_total=3.0)
     numpy_time, torch_time = times["numpy by hand"], times.get("pytorch")
