@@ -82,15 +82,7 @@ class NumpyMLP:
         last_weight, last_bias = self.params[6:8]
         logits = activations[-1] @ last_weight.T
         logits += last_bias
-        logits -= logits.max(axis=1, keepdims=True)
-        np.exp(logits, out=logits)
-        probabilities = logits / logits.sum(axis=1, keepdims=True)
-        rows = np.arange(n)
-        loss = -float(np.mean(np.log(probabilities[rows, labels])))
-
-        grad = probabilities
-        grad[rows, labels] -= 1
-        grad /= n
+        loss, grad = softmax_cross_entropy(logits, labels)
         grads = [grad.T @ activations[-1], grad.sum(axis=0)]
         grad = grad @ last_weight
         for (weight, gamma, beta), (x_hat, invstd), below, above in zip(
