@@ -412,31 +412,32 @@ class Tensor:
     # -- reductions -----------------------------------------------------------------------------
 
     def sum(self, axis=None, keepdims: bool = False):
-        return ops.Sum.apply(self, axis=ops.normalize_axis(axis, self.ndim, "sum"),
-                             keepdims=keepdims)
+        axis, keepdims = ops.reduction_args("sum", axis, self.ndim, keepdims)
+        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, keepdims: bool = False):
-        return ops.Mean.apply(self, axis=ops.normalize_axis(axis, self.ndim, "mean"),
-                              keepdims=keepdims)
+        axis, keepdims = ops.reduction_args("mean", axis, self.ndim, keepdims)
+        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 
     def var(self, axis=None, keepdims: bool = False, ddof: int = 0):
-        return ops.Var.apply(self, axis=ops.normalize_axis(axis, self.ndim, "var"),
-                             keepdims=keepdims, ddof=ddof)
+        axis, keepdims = ops.reduction_args("var", axis, self.ndim, keepdims)
+        return ops.Var.apply(self, axis=axis, keepdims=keepdims,
+                             ddof=checks.non_negative_int("var", "ddof", ddof))
 
     def max(self, axis=None, keepdims: bool = False):
-        return ops.Max.apply(self, axis=ops.normalize_axis(axis, self.ndim, "max"),
-                             keepdims=keepdims)
+        axis, keepdims = ops.reduction_args("max", axis, self.ndim, keepdims)
+        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
     def min(self, axis=None, keepdims: bool = False):
         """Minimum over ``axis`` (like ``torch.amin``: values only; tied minima share the
         gradient)."""
-        return ops.Min.apply(self, axis=ops.normalize_axis(axis, self.ndim, "min"),
-                             keepdims=keepdims)
+        axis, keepdims = ops.reduction_args("min", axis, self.ndim, keepdims)
+        return ops.Min.apply(self, axis=axis, keepdims=keepdims)
 
     def logsumexp(self, axis=None, keepdims: bool = False):
         """log(sum(exp(self))) over ``axis``, without overflow (see ``mg.logsumexp``)."""
-        return ops.LogSumExp.apply(self, axis=ops.normalize_axis(axis, self.ndim, "logsumexp"),
-                                   keepdims=keepdims)
+        axis, keepdims = ops.reduction_args("logsumexp", axis, self.ndim, keepdims)
+        return ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis=None, keepdims: bool = False):
         """The index of the first largest value along ``axis`` (None: of the flattened

@@ -6,7 +6,7 @@ beside the op classes (``binary``, ``matmul``, ``getitem``, ...) check arguments
 called and insert explicit ``BroadcastTo`` nodes, so BroadcastTo's backward is the one place
 where a broadcast gradient is summed back to its operand's shape.
 """
-from .args import as_index, broadcast_shape, normalize_axis, operand
+from .args import as_index, broadcast_shape, normalize_axis, operand, reduction_args
 from .elementwise import (Abs, Add, Cast, Clamp, Cos, Div, Exp, Log, Maximum, Minimum, Mul, Neg,
                           Pow, Relu, Sigmoid, Sin, Sqrt, Sub, Tanh, Where, as_input, binary,
                           check_clamp_bounds, clamp, cos, maximum, minimum, power, replaced, sin,

@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from ..checks import ArgumentTypeError, bad_argument
+from ..checks import ArgumentTypeError, bad_argument, boolean
 from ..dtypes import to_array
 from ..errors import AxisError, DTypeError, ShapeError
 from ..tensor import Tensor, as_array
@@ -68,6 +68,13 @@ def normalize_axis(axis, ndim: int, op_name: str):
     if len(set(normalized)) != len(normalized):
         raise ValueError(f"{op_name}: repeated axis in {axis}")
     return tuple(sorted(a for a in normalized if a < ndim)) if ndim else ()
+
+
+def reduction_args(op_name: str, axis, ndim: int, keepdims) -> tuple:
+    """A reduction's ``axis`` (see ``normalize_axis``) and ``keepdims`` (True or False),
+    checked where the user called, so the ops' forwards need not check them."""
+    axis = normalize_axis(axis, ndim, op_name)
+    return axis, boolean(op_name, "keepdims", keepdims)
 
 
 def as_shape(op_name: str, shape) -> tuple:
