@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 from .errors import ArgumentTypeError, DTypeError
 
 
@@ -129,8 +131,6 @@ def one_of(owner: str, name: str, value, choices) -> object:
 
 def dtype(owner: str, name: str, value, kinds: str = "biufc"):
     """A NumPy dtype of one of ``kinds`` ("f": floating point; the default: any number)."""
-    import numpy as np  # here, not at the top: the checks above need no NumPy
-
     try:
         result = np.dtype(value) if value is not None else None
     except (TypeError, ValueError):
