@@ -1,5 +1,6 @@
 """The compiled im2col/col2im (minigrad.kernels.conv) against the NumPy code they replace: Im2Col,
-Col2Im, conv2d and the poolings built on them, values and gradients, over shapes, kernel
+Col2Im, conv2d and the average pooling built on them (and max pooling, which has its own
+kernel: test_kernels_pooling.py), values and gradients, over shapes, kernel
 sizes, strides, paddings and dtypes; second derivatives with the kernels on; and the switch
 turning them off."""
 import numpy as np
@@ -105,7 +106,7 @@ def test_pooling_matches_numpy(geometry, dtype, ceil_mode, seed):
     assert_paths_agree(lambda t: F.avg_pool2d(t, count_include_pad=False, **args), [x], dtype)
 
 
-def test_integer_pooling_falls_back_to_numpy():
+def test_integer_max_pooling_matches_numpy():
     x = np.arange(2 * 3 * 5 * 5, dtype=np.int64).reshape(2, 3, 5, 5)
     on, off = both_paths(lambda: F.max_pool2d(mg.Tensor(x), 2, padding=1).data)
     np.testing.assert_array_equal(on, off)

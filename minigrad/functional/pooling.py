@@ -1,11 +1,15 @@
-"""Pooling: the maximum or the average of each window, on the patches conv2d multiplies
-(``Im2Col``). Both are compositions of existing ops -- Im2Col, reshape, an index or a sum -- so
-their gradients, to any order, come from those ops' backwards: max pooling's gradient goes to
-the element each window picked, average pooling's is spread evenly over the window."""
+"""Pooling: the maximum or the average of each window. Both are compositions of existing ops, so
+their gradients, to any order, come from those ops' backwards. Max pooling chooses each
+window's winner on the arrays (a choice, not differentiable) and gathers the input at those
+flat indices: its gradient goes to the element each window picked through indexing's backward.
+Average pooling sums the patches conv2d multiplies (``Im2Col``): its gradient is spread evenly
+over the window."""
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import kernels
 from ..core.checks import ArgumentTypeError, bad_argument, boolean, is_integer
 from ..core.errors import DTypeError, OutOfMemoryError, ShapeError
 from ..core.ops import concatenate
@@ -63,6 +67,18 @@ def _inside(out: int, kernel: int, stride: int, padding: int, low: int, high: in
     return (positions >= low) & (positions < high)
 
 
+def _output_size(owner: str, shape, kernel, stride, padding, ceil_mode: bool) -> tuple:
+    """(OH, OW) of a pooling of an (N, C, H, W) input; a ShapeError if either is below 1."""
+    c, h, w = shape[1:]
+    out = tuple(_pooled_size(s, k, st, p, ceil_mode)
+                for s, k, st, p in zip((h, w), kernel, stride, padding))
+    if min(out) < 1:
+        raise ShapeError(f"{owner}: given input size ({c}x{h}x{w}), the calculated output "
+                         f"size ({c}x{out[0]}x{out[1]}) is too small (kernel {kernel}, "
+                         f"stride {stride}, padding {padding})")
+    return out
+
+
 class _Windows:
     """The windows of a pooling, as a Tensor (N, OH, OW, C, KH * KW) of the zero-padded input,
     and which of their cells lie where."""
@@ -70,12 +86,7 @@ class _Windows:
     def __init__(self, owner: str, x: Tensor, kernel, stride, padding, ceil_mode: bool):
         n, c, h, w = x.shape
         self.size, self.kernel, self.stride, self.padding = (h, w), kernel, stride, padding
-        self.out = tuple(_pooled_size(s, k, st, p, ceil_mode)
-                         for s, k, st, p in zip((h, w), kernel, stride, padding))
-        if min(self.out) < 1:
-            raise ShapeError(f"{owner}: given input size ({c}x{h}x{w}), the calculated output "
-                             f"size ({c}x{self.out[0]}x{self.out[1]}) is too small (kernel "
-                             f"{kernel}, stride {stride}, padding {padding})")
+        self.out = _output_size(owner, x.shape, kernel, stride, padding, ceil_mode)
         # ceil_mode's last windows may reach past the padding: zeros there, which no window
         # counts (see ``cells``).
         extra = [max(0, (o - 1) * st + k - (s + 2 * p))
@@ -104,8 +115,8 @@ class _Windows:
 
 
 def _pool(owner: str, x, kernel_size, stride, padding, ceil_mode, reduce, floating: bool):
-    """Check the arguments, apply ``reduce(windows)`` -> (N, OH, OW, C), return (N, C, OH, OW)
-    (or (C, OH, OW) for an unbatched input)."""
+    """Check the arguments, return ``reduce(x, kernel, stride, padding, ceil_mode)`` -> (N, C,
+    OH, OW) for a batched ``x``, or (C, OH, OW) for an unbatched one."""
     x = as_tensor(x, owner, floating=floating)
     if x.dtype.kind not in "iuf":
         raise DTypeError(f"{owner}: expected a real input (floating point or integer), got "
@@ -118,8 +129,46 @@ def _pool(owner: str, x, kernel_size, stride, padding, ceil_mode, reduce, floati
     batched = x.ndim == 4
     if not batched:
         x = x.reshape((1,) + x.shape)
-    out = reduce(_Windows(owner, x, kernel, stride, padding, ceil_mode)).transpose(0, 3, 1, 2)
+    out = reduce(x, kernel, stride, padding, ceil_mode)
     return out if batched else out.reshape(out.shape[1:])
+
+
+def _window_argmax_numpy(data, kernel, stride, padding, out_size, channels_last: bool):
+    """The reference for ``kernels.pooling.window_argmax`` (same arguments, same result): every
+    window copied out of the image padded with the lowest value, and its ``argmax``."""
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel, stride, padding, out_size
+    image = data.transpose(0, 3, 1, 2) if channels_last else data  # (N, C, H, W)
+    n, c, h, w = image.shape
+    lowest = -np.inf if data.dtype.kind == "f" else np.iinfo(data.dtype).min
+    # Padding far enough for every window: ceil_mode's last ones may reach past ``padding``.
+    bottom, right = max(0, (oh - 1) * sh + kh - ph - h), max(0, (ow - 1) * sw + kw - pw - w)
+    padded = np.pad(image, ((0, 0), (0, 0), (ph, bottom), (pw, right)), constant_values=lowest)
+    windows = sliding_window_view(padded, kernel, axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+    best = windows.reshape(n, c, oh, ow, kh * kw).argmax(axis=-1)  # first of tied maxima
+    # A padding cell can win only where every input element of the window is the lowest
+    # value: the window's first input element is then the maximum (PyTorch's choice).
+    rows, cols = _inside(oh, kh, sh, ph, 0, h), _inside(ow, kw, sw, pw, 0, w)
+    real = (rows[:, None, :, None] & cols[None, :, None, :]).reshape(oh, ow, kh * kw)
+    picked_real = real[np.arange(oh)[:, None], np.arange(ow), best]
+    best = np.where(picked_real, best, real.argmax(axis=-1))
+    y = np.arange(oh)[:, None] * sh - ph + best // kw  # (N, C, OH, OW) input coordinates
+    x = np.arange(ow) * sw - pw + best % kw
+    b, ch = np.arange(n)[:, None, None, None], np.arange(c)[:, None, None]
+    if channels_last:
+        return (((b * h + y) * w + x) * c + ch).transpose(0, 2, 3, 1)
+    return ((b * c + ch) * h + y) * w + x
+
+
+def _window_argmax(data, kernel, stride, padding, out_size, channels_last: bool):
+    """The flat index of every window's maximum: compiled when the kernels are on and take the
+    dtype, else the NumPy reference. Imported on first use, so importing minigrad does not
+    import Numba."""
+    if kernels.enabled():
+        from ..kernels import pooling as compiled
+        if compiled.supports(data.dtype):
+            return compiled.window_argmax(data, kernel, stride, padding, out_size,
+                                          channels_last)
+    return _window_argmax_numpy(data, kernel, stride, padding, out_size, channels_last)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False) -> Tensor:
@@ -131,18 +180,25 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False) 
     elements in row-major order within the window, as PyTorch's CPU kernel picks. (A window
     holding several NaNs: PyTorch picks its last NaN, this the first; the output is NaN
     either way.)"""
-    def take_max(windows: _Windows) -> Tensor:
-        values, real = windows.tensor, windows.cells((0, 0))
-        data = values.data
-        lowest = -np.inf if data.dtype.kind == "f" else np.iinfo(data.dtype).min
-        best = np.where(real, data, lowest).argmax(axis=-1)
-        # A padding cell can win only where every input element of the window is the lowest
-        # value: the window's first input element is then the maximum (PyTorch's choice).
-        picked_real = np.take_along_axis(np.broadcast_to(real, data.shape), best[..., None],
-                                         axis=-1)[..., 0]
-        best = np.where(picked_real, best, real.argmax(axis=-1))
-        rows = values.reshape(best.size, values.shape[-1])
-        return rows[np.arange(best.size), best.reshape(-1)].reshape(best.shape)
+    def take_max(x: Tensor, kernel, stride, padding, ceil_mode) -> Tensor:
+        out_size = _output_size("max_pool2d", x.shape, kernel, stride, padding, ceil_mode)
+        # Work in the input's memory order (channels last is what conv2d returns), so that
+        # flattening it is a view, not a copy; the output then keeps that layout too.
+        channels_last = (x.data.transpose(0, 2, 3, 1).flags.c_contiguous
+                         and not x.data.flags.c_contiguous)
+        source = x.transpose(0, 2, 3, 1) if channels_last else x
+        try:
+            index = _window_argmax(np.ascontiguousarray(source.data), kernel, stride, padding,
+                                   out_size, channels_last)
+        except (MemoryError, ValueError) as error:  # NumPy: "array is too big", out of memory
+            raise OutOfMemoryError(f"max_pool2d: the windows of an input of shape {x.shape} "
+                                   f"with a {kernel[0]}x{kernel[1]} kernel do not fit in "
+                                   f"memory ({error})") from None
+        # A gather: its gradient (indexing's backward) adds onto the picked elements. A 1-D
+        # index, because np.add.at in that backward takes a fast path for it (measured 8x
+        # faster than with the same index as a 4-D array).
+        out = source.reshape(-1)[index.reshape(-1)].reshape(index.shape)
+        return out.transpose(0, 3, 1, 2) if channels_last else out
 
     return _pool("max_pool2d", x, kernel_size, stride, padding, ceil_mode, take_max, False)
 
@@ -161,4 +217,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
         divisor = counted.sum(axis=-1).astype(windows.tensor.dtype)  # (OH, OW, 1)
         return windows.tensor.sum(axis=-1) / divisor
 
-    return _pool("avg_pool2d", x, kernel_size, stride, padding, ceil_mode, take_mean, True)
+    def average(x: Tensor, kernel, stride, padding, ceil_mode) -> Tensor:
+        windows = _Windows("avg_pool2d", x, kernel, stride, padding, ceil_mode)
+        return take_mean(windows).transpose(0, 3, 1, 2)
+
+    return _pool("avg_pool2d", x, kernel_size, stride, padding, ceil_mode, average, True)
