@@ -48,7 +48,7 @@ def close(dtype):
 
 def value_and_grads(fn, arrays, seed=0):
     """fn(*leaves) and the gradients of <w, fn(*leaves)> for a fixed random w."""
-    leaves = [mg.Tensor(a.copy(), requires_grad=True) for a in arrays]
+    leaves = [mg.Tensor(a.copy(order="K"), requires_grad=True) for a in arrays]  # its layout
     out = fn(*leaves)
     w = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
     (out * mg.Tensor(w)).sum().backward()
@@ -64,30 +64,47 @@ def assert_paths_agree(fn, arrays, dtype):
 
 
 @FAST
-@given(geometries(), DTYPES, st.booleans(), st.integers(0, 2**31 - 1))
-def test_im2col_and_col2im_match_numpy(geometry, dtype, channels_last, seed):
+@given(geometries(), DTYPES, st.booleans(), st.booleans(), st.integers(0, 2**31 - 1))
+def test_im2col_and_col2im_match_numpy(geometry, dtype, channels_last, offset_major, seed):
     shape, kernel, stride, padding = geometry
     x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
     if channels_last:  # an (N, C, H, W) view of (N, H, W, C) memory, as conv2d returns
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-    # Im2Col is a copy: both paths equal exactly. Its gradient is Col2Im.
-    on, off = both_paths(lambda: value_and_grads(
-        lambda t: Im2Col.apply(t, kernel_size=kernel, stride=stride, padding=padding), [x]))
+    # Im2Col is a copy: both paths equal exactly. Its gradient is Col2Im. ``offset_major``:
+    # rows in (KH, KW, C) order.
+    attrs = dict(kernel_size=kernel, stride=stride, padding=padding,
+                 channels_last=offset_major)
+    on, off = both_paths(lambda: value_and_grads(lambda t: Im2Col.apply(t, **attrs), [x]))
     np.testing.assert_array_equal(on[0], off[0])
     np.testing.assert_allclose(on[1], off[1], **close(dtype))
     # Col2Im on its own (its gradient is Im2Col), from rows of the right shape.
     cols = np.random.default_rng(seed + 1).standard_normal(off[0].shape).astype(dtype)
-    assert_paths_agree(lambda c: Col2Im.apply(c, image_shape=shape, kernel_size=kernel,
-                                              stride=stride, padding=padding), [cols], dtype)
+    assert_paths_agree(lambda c: Col2Im.apply(c, image_shape=shape, **attrs), [cols], dtype)
+
+
+def test_offset_major_rows_are_the_channel_major_ones_reordered():
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 4))
+    attrs = dict(kernel_size=(3, 2), stride=(1, 2), padding=(1, 1))
+    for on in (True, False):
+        with kernels.use_kernels(on):
+            channel_major = Im2Col.apply(mg.Tensor(x), **attrs).data
+            offset_major = Im2Col.apply(mg.Tensor(x), channels_last=True, **attrs).data
+        rows = channel_major.shape[0]
+        np.testing.assert_array_equal(
+            offset_major, channel_major.reshape(rows, 3, 3, 2).transpose(0, 2, 3, 1)
+            .reshape(rows, -1))
 
 
 @FAST
-@given(geometries(), DTYPES, st.integers(1, 5), st.booleans(), st.integers(0, 2**31 - 1))
-def test_conv2d_matches_numpy(geometry, dtype, out_channels, bias, seed):
+@given(geometries(), DTYPES, st.integers(1, 5), st.booleans(), st.booleans(),
+       st.integers(0, 2**31 - 1))
+def test_conv2d_matches_numpy(geometry, dtype, out_channels, bias, channels_last, seed):
     shape, kernel, stride, padding = geometry
     rng = np.random.default_rng(seed)
-    arrays = [rng.standard_normal(shape).astype(dtype),
-              rng.standard_normal((out_channels, shape[1]) + kernel).astype(dtype)]
+    x = rng.standard_normal(shape).astype(dtype)
+    if channels_last:  # conv2d then lays its patches out (KH, KW, C)
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    arrays = [x, rng.standard_normal((out_channels, shape[1]) + kernel).astype(dtype)]
     if bias:
         arrays.append(rng.standard_normal(out_channels).astype(dtype))
     assert_paths_agree(lambda *t: F.conv2d(*t, stride=stride, padding=padding), arrays, dtype)

@@ -29,26 +29,30 @@ def _kernel_for(array):
 
 class Im2Col(Function):
     """Every (C, KH, KW) patch of a zero-padded (N, C, H, W) image as one row: the result has
-    shape (N * OH * OW, C * KH * KW). A linear op whose backward is Col2Im (and vice versa), so
-    convolution can be differentiated any number of times."""
+    shape (N * OH * OW, C * KH * KW). With ``channels_last`` each row holds its patch in (KH,
+    KW, C) order instead: for an image in channels-last memory, every kernel offset's C
+    channels are then one contiguous run in the image and in the row, a plain copy. A linear
+    op whose backward is Col2Im (and vice versa), so convolution can be differentiated any
+    number of times."""
 
     runs_on_arrays = True
 
     @staticmethod
-    def forward(ctx, x, kernel_size, stride, padding):
+    def forward(ctx, x, kernel_size, stride, padding, channels_last=False):
         ctx.save_for_backward(x.shape)
         (ph, pw), (sh, sw) = padding, stride
         compiled = _kernel_for(x)
         if compiled is not None:
             out_size = tuple(_conv_output_size(s, k, st, p) for s, k, st, p in
                              zip(x.shape[2:], kernel_size, stride, padding))
-            return compiled.im2col(x, kernel_size, stride, padding, out_size)
+            return compiled.im2col(x, kernel_size, stride, padding, out_size, channels_last)
         # The reference: a strided view of the padded image, copied in row order.
         if ph or pw:
             x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
         windows = sliding_window_view(x, kernel_size, axis=(2, 3))[:, :, ::sh, ::sw]
         n, c, oh, ow, kh, kw = windows.shape
-        return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
+        order = (0, 2, 3, 4, 5, 1) if channels_last else (0, 2, 3, 1, 4, 5)
+        return windows.transpose(order).reshape(n * oh * ow, c * kh * kw)
 
     @staticmethod
     def backward(ctx, grad):
@@ -58,26 +62,28 @@ class Im2Col(Function):
 
 class Col2Im(Function):
     """The adjoint of Im2Col: add every row back onto the patch of the image it came from
-    (overlapping patches add up)."""
+    (overlapping patches add up); ``channels_last`` as in Im2Col."""
 
     runs_on_arrays = True
 
     @staticmethod
-    def forward(ctx, cols, image_shape, kernel_size, stride, padding):
+    def forward(ctx, cols, image_shape, kernel_size, stride, padding, channels_last=False):
         n, c, h, w = image_shape
         (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
         oh, ow = _conv_output_size(h, kh, sh, ph), _conv_output_size(w, kw, sw, pw)
         compiled = _kernel_for(cols)
         if compiled is not None:
-            return compiled.col2im(cols, image_shape, kernel_size, stride, padding, (oh, ow))
+            return compiled.col2im(cols, image_shape, kernel_size, stride, padding, (oh, ow),
+                                   channels_last)
         # The reference. Channels last, the layout of the rows: each of the KH * KW strided slice-adds below
         # (one per kernel offset, whatever the image size) then writes contiguous channels.
         padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
-        patches = cols.reshape(n, oh, ow, c, kh, kw)
+        patches = cols.reshape(n, oh, ow, kh, kw, c) if channels_last else \
+            cols.reshape(n, oh, ow, c, kh, kw).transpose(0, 1, 2, 4, 5, 3)
         for i in range(kh):
             for j in range(kw):
                 padded[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += \
-                    patches[..., i, j]
+                    patches[:, :, :, i, j]
         return padded[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
 
     @staticmethod
@@ -121,11 +127,18 @@ def conv2d(x, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -
     if oh < 1 or ow < 1:
         raise ShapeError(f"conv2d: a {kh}x{kw} kernel does not fit an input of shape {x.shape} "
                          f"with padding {padding}")
+    # An input in channels-last memory (what conv2d itself returns, and the ops after it keep)
+    # is read in that order, its patches laid out (KH, KW, C) to match: im2col and col2im then
+    # copy contiguous runs of channels. The weight, tiny, is reordered to match.
+    channels_last = x.data.transpose(0, 2, 3, 1).flags.c_contiguous and \
+        not x.data.flags.c_contiguous
     try:
-        cols = Im2Col.apply(x, kernel_size=(kh, kw), stride=stride, padding=padding)
+        cols = Im2Col.apply(x, kernel_size=(kh, kw), stride=stride, padding=padding,
+                            channels_last=channels_last)
     except (MemoryError, ValueError) as error:  # NumPy: "array is too big", or out of memory
         raise OutOfMemoryError(f"conv2d: the patches of an input of shape {x.shape} with a "
                                f"{kh}x{kw} kernel and padding {padding} do not fit in memory "
                                f"({error})") from None
-    out = Linear.apply(cols, weight.reshape(out_channels, -1), bias)  # every patch, one layer
+    rows = weight.transpose(0, 2, 3, 1) if channels_last else weight  # the patches' order
+    out = Linear.apply(cols, rows.reshape(out_channels, -1), bias)  # every patch, one layer
     return out.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)

