@@ -7,14 +7,15 @@ import pytest
 pytest.importorskip("sklearn")
 
 import minigrad as mg  # noqa: E402
-from minigrad import nn  # noqa: E402
+from minigrad import kernels, nn  # noqa: E402
 from minigrad.app.experiments import common, memory  # noqa: E402
 
 N, C = 6, 4  # a (6, 4) float32 batch: N * C * 4 = 96 bytes per (N, C) array, C * 4 = 16
 
 
-def planted(fused=True):
-    with common.float32():
+def planted(fused=True, compiled=False):
+    """The graph of a tiny network, on the NumPy path as the experiment runs (or compiled)."""
+    with common.float32(), kernels.use_kernels(compiled):
         nn.manual_seed(0)
         network = nn.Sequential(nn.Linear(3, C, bias=False), nn.BatchNorm1d(C, fused=fused))
         x = mg.tensor(np.random.default_rng(0).normal(size=(N, 3)).astype(np.float32))
@@ -27,6 +28,12 @@ def test_batch_norm_saved_splits_a_fused_node_by_role():
     assert layer["values"] == N * C and layer["channels"] == C
     assert layer["x"] == layer["x_hat"] == layer["output"] == N * C * 4
     assert layer["statistics"] == 2 * C * 4  # the mean and 1/sigma; gamma is a parameter
+
+
+@pytest.mark.skipif(not kernels.available(), reason="needs Numba")
+def test_the_compiled_fused_node_keeps_no_x_hat():
+    (layer,) = memory.batch_norm_saved(*planted(compiled=True))
+    assert layer["x"] == layer["output"] == N * C * 4 and layer["x_hat"] == 0
 
 
 def test_the_split_adds_up_to_what_held_for_backward_credits():

@@ -93,7 +93,7 @@ def test_second_derivatives_with_the_kernels_on(shape, training):
     assert mg.gradgradcheck(fn, (x, w, b))
 
 
-def _forbid_kernels(monkeypatch, names=("forward_training", "forward_eval", "backward")):
+def _forbid_kernels(monkeypatch, names=("statistics", "normalize", "backward")):
     from minigrad.kernels import batchnorm as compiled
 
     def refuse(*args, **kwargs):
@@ -128,8 +128,7 @@ def test_the_switch_turns_the_kernels_off(monkeypatch, training):
 
 
 def test_layouts_the_kernels_do_not_take_run_the_numpy_code(monkeypatch):
-    # (the backward may still run compiled: its x_hat is a fresh C-contiguous array)
-    _forbid_kernels(monkeypatch, ("forward_training", "forward_eval"))
+    _forbid_kernels(monkeypatch)  # (a NumPy forward saves x_hat: its backward is NumPy's too)
     rng = np.random.default_rng(0)
     for x in (np.asfortranarray(rng.standard_normal((8, 3, 4))),   # not C-contiguous
               rng.standard_normal((8, 6))[:, ::2],                  # a strided view
@@ -151,3 +150,31 @@ def test_a_broadcast_output_gradient_is_taken_by_the_kernel():
              * 2).sum().backward()
             grads.append(xt.grad.data)
     np.testing.assert_allclose(grads[0], grads[1], atol=1e-12)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4, 1e8])
+@pytest.mark.parametrize("shape", [(512, 6), (16, 3, 40)])
+def test_float32_far_from_zero_is_as_accurate_as_a_float64_computation(offset, shape):
+    """The kernels compute in float32 with the mean split in two (hi + lo): x_hat keeps its
+    float32 accuracy however far the data sit from zero, and so does the input gradient."""
+    rng = np.random.default_rng(7)
+    x = (offset + 50 * rng.standard_normal(shape)).astype(np.float32)
+    grad = rng.standard_normal(shape).astype(np.float32)
+    got = _run(x, grad, None, None, None, True, 0.1, on=True)
+    exact = _run(x.astype(np.float64), grad.astype(np.float64), None, None, None, True, 0.1,
+                 on=False)
+    for name in ("out", "grad_x"):
+        np.testing.assert_allclose(got[name], exact[name], rtol=0, atol=2e-5, err_msg=name)
+
+
+def test_the_compiled_forward_saves_no_x_hat():
+    """The backward recomputes x_hat from x: besides x the node keeps only per-channel arrays."""
+    x = mg.Tensor(np.random.default_rng(0).standard_normal((64, 8)).astype(np.float32),
+                  requires_grad=True)
+    sizes = {}
+    for on in (True, False):
+        with kernels.use_kernels(on):
+            out = F.batch_norm(x, None, None, training=True, fused=True)
+        sizes[on] = sorted(a.size for a in out.grad_fn.saved_arrays)
+    assert sizes[True] == [8, 8, 64 * 8]             # mean, 1/sigma, x
+    assert sizes[False] == [8, 8, 64 * 8, 64 * 8]    # and x_hat

@@ -192,7 +192,8 @@ def _batch_norm_grads(grad, x_hat, scale, training: bool):
 
 class FusedBatchNorm(Function):
     """BatchNorm as one op: NumPy forward with two new arrays (x_hat, saved, and the output),
-    closed-form backward with one (d x).
+    closed-form backward with one (d x). With the compiled kernels on, the forward makes only
+    the output and saves no x_hat; the backward recomputes it from x.
 
     Inputs: ``x, weight, bias, running_mean, running_var`` (the last four may be None); the
     running statistics are updated in place when training. With ``create_graph=True`` the
@@ -254,34 +255,37 @@ class FusedBatchNorm(Function):
                 x_hat = centred * invstd
             else:
                 x_hat = (x - mean) * invstd
+        elif x_hat is None:  # the compiled forward kept no x_hat: it follows from x
+            if _kernel_fits(x) and grad.dtype == x.dtype and grad.shape == x.shape:
+                from ..kernels import batchnorm as compiled  # (imports Numba on first use)
+                grad_x, grad_weight, grad_bias = compiled.backward(
+                    np.ascontiguousarray(grad), x, mean, ctx.shift, invstd, weight, training)
+                return grad_x, grad_weight, grad_bias, None, None
+            x_hat = (x - mean - ctx.shift) * invstd
         scale = invstd if weight is None else invstd * weight.reshape(_channel_shape(x))
-        if (not isinstance(grad, Tensor) and _kernel_fits(x_hat)
-                and grad.dtype == x_hat.dtype and grad.shape == x_hat.shape):
-            from ..kernels import batchnorm as compiled  # (imports Numba on first use)
-            grad_x, grad_weight, grad_bias = compiled.backward(np.ascontiguousarray(grad),
-                                                               x_hat, scale, training)
-        else:
-            grad_x, grad_weight, grad_bias = _batch_norm_grads(grad, x_hat, scale, training)
+        grad_x, grad_weight, grad_bias = _batch_norm_grads(grad, x_hat, scale, training)
         return grad_x, grad_weight.reshape(-1), grad_bias.reshape(-1), None, None
 
     @staticmethod
     def _compiled_forward(ctx, x, weight, bias, running_mean, running_var, training, momentum,
                           eps):
-        """The forward by the compiled kernels (minigrad.kernels.batchnorm): the same values
-        saved and returned as the NumPy forward's, the statistics from float64 sums."""
+        """The forward by the compiled kernels (minigrad.kernels.batchnorm): the statistics
+        from float64 sums, the mean kept as (hi, lo) in x's dtype -- hi saved as the mean,
+        lo as ``ctx.shift`` -- and no x_hat saved: the backward recomputes it from x."""
         from ..kernels import batchnorm as compiled  # (imports Numba on first use)
         shape = _channel_shape(x)
         if training:
-            out, x_hat, mean, var, invstd = compiled.forward_training(x, weight, bias, eps)
+            centre, shift, var = compiled.statistics(x)
             if running_mean is not None:
-                _update_running_stats(running_mean, running_var, mean, var,
-                                      x.size // x.shape[1], momentum)
-            mean, invstd = (a.astype(x.dtype).reshape(shape) for a in (mean, invstd))
+                _update_running_stats(running_mean, running_var, centre + shift, var,
+                                      _values_per_channel(x), momentum)
         else:
-            mean = running_mean.reshape(shape).copy()
-            invstd = 1.0 / np.sqrt(running_var.reshape(shape) + eps)
-            out, x_hat = compiled.forward_eval(x, mean, invstd, weight, bias)
-        ctx.save_for_backward(x, weight, x_hat, mean, invstd)
+            centre, shift, var = running_mean, 0.0, running_var
+        invstd = (1.0 / np.sqrt(np.asarray(var, np.float64) + eps)).astype(x.dtype)
+        hi, lo = compiled.split_mean(centre, shift, x.dtype)
+        out = compiled.normalize(x, hi, lo, invstd, weight, bias)
+        ctx.shift = lo.reshape(shape)
+        ctx.save_for_backward(x, weight, None, hi.reshape(shape), invstd.reshape(shape))
         return out
 
 
