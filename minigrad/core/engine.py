@@ -44,7 +44,7 @@ class _ThreadState(threading.local):
         self.arrays = False     # inside a backward that hands library ops arrays
 
 
-_state = thread_state = _ThreadState()  # (read directly by Function.apply, the hot path)
+_state = thread_state = _ThreadState()  # (read directly by Function.apply and Module.__call__)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -254,15 +254,14 @@ def backpropagate(root: Tensor, grad: Tensor, *, create_graph: bool = False,
             if len(in_grads) != len(node.inputs):
                 raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradients, "
                                    f"expected {len(node.inputs)} (one per input, None allowed)")
-            for index, in_grad in enumerate(in_grads):
-                if in_grad is None or not node.needs_input_grad[index]:
+            edges = zip(in_grads, node.needs_input_grad, node.inputs, node.parents)
+            for index, (in_grad, needed, tensor, parent) in enumerate(edges):
+                if in_grad is None or not needed:
                     continue
-                tensor = node.inputs[index]
                 in_grad = _conform(node, index, tensor, in_grad, create_graph)
                 if on_edge is not None:
                     on_edge(node, index, tensor, in_grad if create_graph else
                             Tensor._make(in_grad, False, None))
-                parent = node.parents[index]
                 if parent is None:
                     entry = leaf_grads.get(id(tensor))
                     if entry is None:

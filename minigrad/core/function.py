@@ -75,6 +75,7 @@ class Function:
     hooks = None           # {id: fn} on this node's output gradient (Tensor.register_hook)
     created_at = None      # the forward's stack, kept under detect_anomaly
     _saved = ()
+    _saved_values = False  # whether forward saved anything but its inputs
     _output = None
     _output_box = None     # the output tensor's version counter
 
@@ -115,7 +116,8 @@ class Function:
                 ctx.created_at = traceback.extract_stack()[:-1]
         returned = cls.forward(ctx, *arrays, **attrs)
         out = returned if type(returned) is np.ndarray else _as_output(returned)
-        if out.dtype.kind not in "biufc":
+        kind = out.dtype.kind
+        if kind not in "biufc":
             raise TypeError(f"{cls.__name__}.forward returned {type(returned).__name__} of dtype "
                             f"{out.dtype}; expected a NumPy array of numbers")
         # An output that views an input's memory (reshape, transpose, basic indexing) shares
@@ -124,11 +126,11 @@ class Function:
         if out.base is not None or _index_of(out, arrays, args) is not None:
             box = _shared_version_box(out, args)
         # Integer and boolean results (casts, comparisons, argmax) are never differentiable.
-        record = record and out.dtype.kind in "fc"
+        record = record and kind in "fc"
         result = Tensor._make(out, record, ctx if record else None, box)
         if record:
             ctx._output = out
-            if ctx._saved:
+            if ctx._saved_values:
                 ctx._note_saved_output(returned, result)
         return result
 
@@ -168,6 +170,7 @@ class Function:
                      and item.base is not None else None)
             box = None if index is None else self.inputs[index]._versions()
             saved.append(("value", item, box, None if box is None else box[0]))
+            self._saved_values = True
         self._saved = saved
 
     @property

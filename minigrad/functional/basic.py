@@ -35,8 +35,12 @@ def linear(x, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ShapeError(f"linear: the input's last dim must equal weight's second dim "
                          f"(in_features), got input shape {x.shape} and weight shape "
                          f"{weight.shape}")
-    _check_parameters("linear", x, None, weight=weight)
-    _check_parameters("linear", x, (weight.shape[0],), bias=bias)
+    dtype = x.dtype
+    if weight.dtype != dtype or bias is not None and (
+            bias.dtype != dtype or bias.shape != weight.shape[:1]):
+        # (One cheap test for the common case: a layer runs on every batch.)
+        _check_parameters("linear", x, None, weight=weight)
+        _check_parameters("linear", x, (weight.shape[0],), bias=bias)
     return Linear.apply(x, weight, bias)
 
 
@@ -133,7 +137,9 @@ def cross_entropy(logits, labels, reduction: str = "mean") -> Tensor:
     batch, classes = logits.shape
     labels = _class_indices(labels, batch, classes)
     _check_reduction(reduction, "cross_entropy")
-    return NLLLoss.apply(log_softmax(logits, axis=1), Tensor(labels), reduction=reduction)
+    # LogSoftmax directly: log_softmax's checks of the input and the axis are the ones above.
+    return NLLLoss.apply(LogSoftmax.apply(logits, axis=1), Tensor._make(labels, False, None),
+                         reduction=reduction)
 
 
 class NLLLoss(Function):
