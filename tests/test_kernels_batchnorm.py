@@ -178,3 +178,32 @@ def test_the_compiled_forward_saves_no_x_hat():
         sizes[on] = sorted(a.size for a in out.grad_fn.saved_arrays)
     assert sizes[True] == [8, 8, 64 * 8]             # mean, 1/sigma, x
     assert sizes[False] == [8, 8, 64 * 8, 64 * 8]    # and x_hat
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("grad_layout", ["same", "contiguous", "broadcast"])
+def test_a_channels_last_input_runs_compiled_and_matches(dtype, grad_layout):
+    """conv2d's output lies channels-last in memory, (N, H, W, C) seen as (N, C, H, W): the
+    kernels take it as the (N * H * W, C) matrix it is, whatever layout the gradient has, and
+    give the NumPy path's numbers in the input's layout."""
+    rng = np.random.default_rng(4)
+    x = (2 + 3 * rng.standard_normal((5, 6, 7, 3))).astype(dtype).transpose(0, 3, 1, 2)
+    grad = {"same": rng.standard_normal((5, 6, 7, 3)).astype(dtype).transpose(0, 3, 1, 2),
+            "contiguous": rng.standard_normal(x.shape).astype(dtype),
+            "broadcast": np.broadcast_to(dtype(0.5), x.shape)}[grad_layout]
+    weight, bias = rng.uniform(0.5, 2, 3).astype(dtype), rng.standard_normal(3).astype(dtype)
+    with kernels.use_kernels(True):
+        from minigrad.functional.normalization import _kernel_fits
+        assert _kernel_fits(x)
+    results = {}
+    for on in (True, False):
+        with kernels.use_kernels(on):
+            xt = mg.Tensor(x, requires_grad=True)
+            out = F.batch_norm(xt, None, None, mg.Tensor(weight), mg.Tensor(bias),
+                               training=True, fused=True)
+            out.backward(mg.Tensor(grad))
+            results[on] = out.data, xt.grad.data
+    assert results[True][0].strides == x.strides  # the output keeps the input's layout
+    tol = _tolerance(dtype, x.size // 3)
+    for got, want in zip(results[True], results[False]):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(1.0, np.abs(want).max()))

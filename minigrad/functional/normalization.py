@@ -259,7 +259,7 @@ class FusedBatchNorm(Function):
             if _kernel_fits(x) and grad.dtype == x.dtype and grad.shape == x.shape:
                 from ..kernels import batchnorm as compiled  # (imports Numba on first use)
                 grad_x, grad_weight, grad_bias = compiled.backward(
-                    np.ascontiguousarray(grad), x, mean, ctx.shift, invstd, weight, training)
+                    grad, x, mean, ctx.shift, invstd, weight, training)
                 return grad_x, grad_weight, grad_bias, None, None
             x_hat = (x - mean - ctx.shift) * invstd
         scale = invstd if weight is None else invstd * weight.reshape(_channel_shape(x))
@@ -294,11 +294,15 @@ _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def _kernel_fits(x, *parameters) -> bool:
     """Whether FusedBatchNorm may run its compiled kernels on ``x``: the switch on, a
-    non-empty C-contiguous float32/float64 array of 2 or more dims, and each of ``parameters``
-    (weight, bias) None or of x's dtype. Anything else runs the NumPy code."""
-    return (kernels.enabled() and type(x) is np.ndarray and x.dtype in _KERNEL_DTYPES
-            and x.ndim >= 2 and x.size > 0 and x.flags.c_contiguous
-            and all(p is None or p.dtype == x.dtype for p in parameters))
+    non-empty float32/float64 array of 2 or more dims, C-contiguous or channels-last (as
+    conv2d's output), and each of ``parameters`` (weight, bias) None or of x's dtype. Anything
+    else runs the NumPy code."""
+    if not (kernels.enabled() and type(x) is np.ndarray and x.dtype in _KERNEL_DTYPES
+            and x.ndim >= 2 and x.size > 0
+            and all(p is None or p.dtype == x.dtype for p in parameters)):
+        return False
+    from ..kernels import batchnorm as compiled  # (imports Numba on first use)
+    return x.flags.c_contiguous or compiled.channels_last(x)
 
 
 # ----------------------------------------------------------------------------------------------

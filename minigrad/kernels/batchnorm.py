@@ -1,10 +1,11 @@
 """Compiled fused BatchNorm: the statistics, the output and the closed-form backward, each in as
 few passes over memory as the arithmetic allows, and x_hat never stored.
 
-Every kernel works on a matrix whose columns are independent: the (N, C) input itself (a column
-per channel, the inner loop running along a contiguous row), or, for an (N, C, L) input (a
-reshape of (N, C, H, W), no copy), one channel's (N, L) slice at a time with that channel's
-statistics repeated along the row (the ``*_channels`` drivers).
+Every kernel works on a matrix whose columns are independent: an input whose channels lie
+innermost in memory -- (N, C), or conv2d's channels-last output -- as the (rows, C) matrix it
+is (a column per channel, the inner loop running along a contiguous row), or a C-contiguous
+(N, C, L) input (a reshape of (N, C, H, W), no copy) one channel's (N, L) slice at a time with
+that channel's statistics repeated along the row (the ``*_channels`` drivers).
 
 Numerics, float32 as float64:
 - Sums are float64 whatever x's dtype, taken four rows at a time (the loop is bound by loading
@@ -35,9 +36,9 @@ _njit = numba.njit(cache=True)
 
 
 # Each kernel takes k and x as (N, G, M), and works on the (N, M) matrix x[:, k, :] row by row
-# (x[i, k] is a contiguous row, so the inner loops vectorize): an (N, C) input is passed as
-# (N, 1, C) with k = 0, a column per channel; an (N, C, L) input one channel k at a time by
-# the ``*_channels`` drivers, the channel's statistics repeated along the row.
+# (x[i, k] is a contiguous row, so the inner loops vectorize): a channels-last input is passed
+# as (rows, 1, C) with k = 0, a column per channel; an (N, C, L) input one channel k at a time
+# by the ``*_channels`` drivers, the channel's statistics repeated along the row.
 
 # -- sums down the columns: the statistics and the backward's two reductions --------------------------
 
@@ -122,8 +123,8 @@ def _input_gradient(k, grad, x, hi, lo, invstd, scale, mean_g, mean_gh, start, s
 
 @_njit
 def _backward_rows(grad, x, hi, lo, invstd, scale, training, out):
-    """The backward of an (N, 1, C) input: (d weight, d bias) as float64 (C,) arrays, d x into
-    ``out``."""
+    """The backward of a (rows, 1, C) input: (d weight, d bias) as float64 (C,) arrays, d x
+    into ``out``."""
     n, m = x.shape[0], x.shape[2]
     sum_g, sum_gh = np.zeros(m), np.zeros(m)
     _gradient_sums(0, grad, x, hi, lo, invstd, 0, m, sum_g, sum_gh)
@@ -175,16 +176,35 @@ def _normalize_channels(x, hi, lo, scale, bias, out):
 
 # -- what the op calls ----------------------------------------------------------------------------------
 
+def channels_last(a) -> bool:
+    """Whether ``a`` (N, C, ...) lies in memory with its channels innermost, (N, ..., C), as
+    the output of ``conv2d`` does: then it is an (N * positions, C) matrix, a column per
+    channel, the layout of an (N, C) input."""
+    return np.moveaxis(a, 1, -1).flags.c_contiguous
+
+
 def _layout(a):
-    """a (N, C) as the (N, 1, C) view the kernels take, a (N, C, ...) as the (N, C, L) view of
-    its positions. No copy either way."""
-    return a.reshape(a.shape[0], 1, -1) if a.ndim == 2 else a.reshape(a.shape[0], a.shape[1], -1)
+    """The (N, G, M) view of ``a`` the kernels take, no copy: channels-last memory (an (N, C)
+    input included) as (rows, 1, C), else (C-contiguous) as (N, C, L)."""
+    if channels_last(a):
+        return np.moveaxis(a, 1, -1).reshape(-1, 1, a.shape[1])
+    return a.reshape(a.shape[0], a.shape[1], -1)
 
 
 def _call(kernel, channels_driver, x, *args):
-    """``kernel(0, *args)`` for an (N, C) input ``x``, else the (N, C, L) driver: ``args`` hold
-    the ``_layout`` views of the full-size arrays and the per-channel (C,) arrays."""
-    return kernel(0, *args) if x.ndim == 2 else channels_driver(*args)
+    """``kernel(0, *args)`` when x is channels-last (a column per channel), else the
+    channel-at-a-time driver: ``args`` hold the ``_layout`` views of the full-size arrays and
+    the per-channel (C,) arrays."""
+    return kernel(0, *args) if channels_last(x) else channels_driver(*args)
+
+
+def in_layout_of(x, a):
+    """``a`` (shaped as x) in x's memory layout: itself if it already is, else a copy."""
+    if a.strides == x.strides:
+        return a
+    copy = np.empty_like(x)
+    copy[...] = a
+    return copy
 
 
 def _per_channel(values, dtype):
@@ -193,7 +213,8 @@ def _per_channel(values, dtype):
 
 
 def statistics(x):
-    """The batch statistics of x (N, C, ...), C-contiguous float32/float64, not empty:
+    """The batch statistics of x (N, C, ...), C-contiguous or channels-last, float32/float64,
+    not empty:
     (centre, shift, biased var), float64 (C,) arrays, the mean being centre + shift (kept apart:
     see ``split_mean``). Sums of the deviations from a centre: each
     channel's first value for float32 (one pass; the difference is exact in float64, and as
@@ -201,11 +222,12 @@ def statistics(x):
     at most a factor n of float64's digits, far below float32's), a float64 first mean for
     float64 data (whose differences would round: the two-pass formula)."""
     count = x.size // x.shape[1]
-    rows = _layout(x)  # (N, 1, C) or (N, C, L)
+    rows = _layout(x)  # (rows, 1, C) or (N, C, L)
+    by_rows = channels_last(x)
     if x.dtype == np.float32:
-        centre = np.array(rows[0, 0] if x.ndim == 2 else rows[0, :, 0], np.float64)
+        centre = np.array(rows[0, 0] if by_rows else rows[0, :, 0], np.float64)
     else:
-        centre = rows.mean(axis=0).reshape(-1) if x.ndim == 2 else rows.mean(axis=(0, 2))
+        centre = rows.mean(axis=0).reshape(-1) if by_rows else rows.mean(axis=(0, 2))
     sum_d, sum_dd = _call(_deviation_sums, _deviation_sums_channels, x, rows, centre)
     shift = sum_d / count
     return centre, shift, np.maximum(sum_dd / count - shift * shift, 0.0)
@@ -221,8 +243,8 @@ def split_mean(centre, shift, dtype):
 
 
 def normalize(x, hi, lo, invstd, weight, bias):
-    """The output ((x - hi) - lo) * invstd * weight + bias of x (N, C, ...), C-contiguous, in
-    x's dtype; weight and bias may be None."""
+    """The output ((x - hi) - lo) * invstd * weight + bias of x (N, C, ...), C-contiguous or
+    channels-last, in x's dtype and layout; weight and bias may be None."""
     dtype, channels = x.dtype, x.shape[1]
     scale = invstd if weight is None else np.asarray(invstd, np.float64).reshape(-1) * weight
     bias = np.zeros(channels, dtype) if bias is None else bias
@@ -234,13 +256,13 @@ def normalize(x, hi, lo, invstd, weight, bias):
 
 def backward(grad, x, hi, lo, invstd, weight, training):
     """First-order backward of ``normalize`` with the statistics (hi, lo, invstd), the batch's
-    when ``training``: (d x shaped as x, d weight (C,), d bias (C,)), all in x's dtype. grad
-    and x C-contiguous, of one dtype and shape."""
+    when ``training``: (d x shaped and laid out as x, d weight (C,), d bias (C,)), all in x's
+    dtype. grad of x's dtype and shape, in any layout."""
     dtype = x.dtype
     scale = invstd if weight is None else np.asarray(invstd, np.float64).reshape(-1) * weight
     grad_x = np.empty_like(x)
-    kernel = _backward_rows if x.ndim == 2 else _backward_channels
-    grad_weight, grad_bias = kernel(_layout(grad), _layout(x),
+    kernel = _backward_rows if channels_last(x) else _backward_channels
+    grad_weight, grad_bias = kernel(_layout(in_layout_of(x, grad)), _layout(x),
                                     *(_per_channel(a, dtype) for a in (hi, lo, invstd, scale)),
                                     bool(training), _layout(grad_x))
     return grad_x, grad_weight.astype(dtype), grad_bias.astype(dtype)
