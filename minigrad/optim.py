@@ -83,8 +83,9 @@ class Optimizer:
         """Update every parameter that has a gradient; the others are left alone."""
         with no_grad():
             for param, state in zip(self.params, self.state):
-                if param.grad is not None:
-                    param.sub_(self._change(param.data, param.grad.data, state))
+                grad = param.grad
+                if grad is not None:
+                    param.sub_(self._change(param.data, grad.data, state))
 
     def _change(self, param: np.ndarray, grad: np.ndarray, state: dict) -> np.ndarray:
         raise NotImplementedError

@@ -147,7 +147,7 @@ def train_step(model, optimizer, features, labels) -> tuple[float, int]:
 
 def count_correct(logits, labels) -> int:
     """How many rows of ``logits`` have their largest value at the label."""
-    return int((logits.data.argmax(axis=1) == labels.data).sum())
+    return int(np.count_nonzero(logits.data.argmax(axis=1) == labels.data))
 
 
 def train_epoch(model, optimizer, loader, progress=None, *, epoch=None) -> tuple[float, float]:

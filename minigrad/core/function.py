@@ -121,9 +121,11 @@ class Function:
             raise TypeError(f"{cls.__name__}.forward returned {type(returned).__name__} of dtype "
                             f"{out.dtype}; expected a NumPy array of numbers")
         # An output that views an input's memory (reshape, transpose, basic indexing) shares
-        # its version counter: an in-place change of either is a change of both.
+        # its version counter: an in-place change of either is a change of both. Only a view
+        # of an ndarray can (an array with another base, like a compiled kernel's result,
+        # owns its memory: memory_owner stops there).
         box = None
-        if out.base is not None or _index_of(out, arrays, args) is not None:
+        if isinstance(out.base, np.ndarray) or _index_of(out, arrays, args) is not None:
             box = _shared_version_box(out, args)
         # Integer and boolean results (casts, comparisons, argmax) are never differentiable.
         record = record and kind in "fc"
@@ -167,7 +169,7 @@ class Function:
             # An array viewing an input's memory changes with it: track that input's version.
             # (A fresh array -- most of what forward saves -- views nothing.)
             index = (_viewed_input(item, self.inputs) if isinstance(item, np.ndarray)
-                     and item.base is not None else None)
+                     and isinstance(item.base, np.ndarray) else None)
             box = None if index is None else self.inputs[index]._versions()
             saved.append(("value", item, box, None if box is None else box[0]))
             self._saved_values = True
@@ -188,32 +190,33 @@ class Function:
         for kind, item, box, version in self._saved:
             if kind == "input":
                 tensor = self.inputs[item]
-                self._check_version(f"input {item}", tensor, box, version)
+                if box[0] != version:  # (tested here: the message is built only to raise)
+                    self._version_error(f"input {item}", tensor, box, version)
                 out.append(self._arrays[item] if as_arrays else tensor)
             elif item is self._output:
-                if self._output_box is not None:
-                    self._check_version("output 0", item, self._output_box, 0)
+                if self._output_box is not None and self._output_box[0] != 0:
+                    self._version_error("output 0", item, self._output_box, 0)
                 # The op's own output, re-attached to this node: d(output)/d(input) then flows
                 # through this node again in a higher-order backward (PyTorch does the same).
                 out.append(item if as_arrays else Tensor._make(item, True, self))
             else:
-                if box is not None:
-                    self._check_version("a saved view of an input", item, box, version)
+                if box is not None and box[0] != version:
+                    self._version_error("a saved view of an input", item, box, version)
                 if as_arrays or type(item) is not np.ndarray:
                     out.append(item)
                 else:
                     out.append(Tensor._make(item, False, None))
         return tuple(out)
 
-    def _check_version(self, what: str, value, box, version) -> None:
-        if box[0] != version:
-            shape = getattr(value, "shape", "?")
-            raise RuntimeError(
-                f"one of the values needed for gradient computation has been modified by an "
-                f"inplace operation: {what} of {self.name} (shape {tuple(shape)}) is at version "
-                f"{box[0]}; expected version {version}. An in-place op (add_, +=, t[i] = v, an "
-                f"optimizer's step) changed it after {self.name} used it; recompute the forward, "
-                f"or change a copy instead (x = x + 1).")
+    def _version_error(self, what: str, value, box, version):
+        """Raise: ``what`` (a saved value) has seen in-place changes since forward used it."""
+        shape = getattr(value, "shape", "?")
+        raise RuntimeError(
+            f"one of the values needed for gradient computation has been modified by an "
+            f"inplace operation: {what} of {self.name} (shape {tuple(shape)}) is at version "
+            f"{box[0]}; expected version {version}. An in-place op (add_, +=, t[i] = v, an "
+            f"optimizer's step) changed it after {self.name} used it; recompute the forward, "
+            f"or change a copy instead (x = x + 1).")
 
     def release(self) -> None:
         """Free what forward saved (backward calls this unless the graph is retained)."""

@@ -436,8 +436,12 @@ class Sequential(Module):
         return self
 
     def forward(self, x):
-        for module in self.children():
-            x = module(x)
+        # The registry read directly (what children() yields, without its two generators):
+        # this runs on every batch.
+        members = self.__dict__
+        for name, kind in self._kinds.items():
+            if kind == _MODULE and members[name] is not None:
+                x = members[name](x)
         return x
 
     def __len__(self) -> int:
