@@ -56,7 +56,8 @@ def main() -> int:
         columns = shape[1]
         hi, lo = np.zeros(columns, np.float32), np.zeros(columns, np.float32)
         invstd = np.ones(columns, np.float32)
-        view = compiled._layout
+        def view(a):  # (N, C) as the kernels' (N, 1, C)
+            return compiled._layout(a, True)
         serial_out, parallel_out = np.empty_like(x), np.empty_like(x)
 
         def serial():

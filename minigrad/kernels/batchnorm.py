@@ -40,7 +40,7 @@ _njit = numba.njit(cache=True)
 # as (rows, 1, C) with k = 0, a column per channel; an (N, C, L) input one channel k at a time
 # by the ``*_channels`` drivers, the channel's statistics repeated along the row.
 
-# -- sums down the columns: the statistics and the backward's two reductions --------------------------
+# -- sums down the columns: the statistics and the backward's two reductions -----------------------
 
 @_njit
 def _deviation_sums(k, x, centre):
@@ -92,7 +92,7 @@ def _gradient_sums(k, grad, x, hi, lo, invstd, start, stop, sum_g, sum_gh):
             sum_gh[j] += g * (((x_row[j] - hi[j]) - lo[j]) * invstd[j])
 
 
-# -- elementwise: the output and the input's gradient ---------------------------------------------------
+# -- elementwise: the output and the input's gradient ----------------------------------------------
 
 @_njit
 def _normalize(k, x, hi, lo, scale, bias, out):
@@ -115,7 +115,7 @@ def _input_gradient(k, grad, x, hi, lo, invstd, scale, mean_g, mean_gh, start, s
             out_row[j] = scale[j] * ((g_row[j] - mean_g[j]) - h * mean_gh[j])
 
 
-# -- the backward: the sums, then d x ----------------------------------------------------------------
+# -- the backward: the sums, then d x --------------------------------------------------------------
 # An (N, C, L) input is done a channel at a time: the second pass then finds the channel's grad
 # and x still in the core's cache instead of reading them from memory again. (Blocks of columns
 # of an (N, C) input would do the same on paper, but rows a power of two apart in memory fall
@@ -154,7 +154,7 @@ def _backward_channels(grad, x, hi, lo, invstd, scale, training, out):
     return sum_gh, sum_g
 
 
-# -- (N, C, L): one channel at a time -------------------------------------------------------------------
+# -- (N, C, L): one channel at a time --------------------------------------------------------------
 
 @_njit
 def _deviation_sums_channels(x, centre):
@@ -174,28 +174,33 @@ def _normalize_channels(x, hi, lo, scale, bias, out):
                    np.full(length, scale[k]), np.full(length, bias[k]), out)
 
 
-# -- what the op calls ----------------------------------------------------------------------------------
+# -- what the op calls -----------------------------------------------------------------------------
+
+def _channels_innermost(a):
+    """a (N, C, ...) with its channel axis moved last: a view."""
+    return a.transpose((0,) + tuple(range(2, a.ndim)) + (1,))
+
 
 def channels_last(a) -> bool:
     """Whether ``a`` (N, C, ...) lies in memory with its channels innermost, (N, ..., C), as
     the output of ``conv2d`` does: then it is an (N * positions, C) matrix, a column per
     channel, the layout of an (N, C) input."""
-    return np.moveaxis(a, 1, -1).flags.c_contiguous
+    return _channels_innermost(a).flags.c_contiguous
 
 
-def _layout(a):
+def _layout(a, by_rows: bool):
     """The (N, G, M) view of ``a`` the kernels take, no copy: channels-last memory (an (N, C)
-    input included) as (rows, 1, C), else (C-contiguous) as (N, C, L)."""
-    if channels_last(a):
-        return np.moveaxis(a, 1, -1).reshape(-1, 1, a.shape[1])
+    input included; ``by_rows``) as (rows, 1, C), else (C-contiguous) as (N, C, L)."""
+    if by_rows:
+        return _channels_innermost(a).reshape(-1, 1, a.shape[1])
     return a.reshape(a.shape[0], a.shape[1], -1)
 
 
-def _call(kernel, channels_driver, x, *args):
-    """``kernel(0, *args)`` when x is channels-last (a column per channel), else the
+def _call(kernel, channels_driver, by_rows: bool, *args):
+    """``kernel(0, *args)`` for a channels-last input (a column per channel), else the
     channel-at-a-time driver: ``args`` hold the ``_layout`` views of the full-size arrays and
     the per-channel (C,) arrays."""
-    return kernel(0, *args) if channels_last(x) else channels_driver(*args)
+    return kernel(0, *args) if by_rows else channels_driver(*args)
 
 
 def in_layout_of(x, a):
@@ -222,13 +227,13 @@ def statistics(x):
     at most a factor n of float64's digits, far below float32's), a float64 first mean for
     float64 data (whose differences would round: the two-pass formula)."""
     count = x.size // x.shape[1]
-    rows = _layout(x)  # (rows, 1, C) or (N, C, L)
     by_rows = channels_last(x)
+    rows = _layout(x, by_rows)  # (rows, 1, C) or (N, C, L)
     if x.dtype == np.float32:
         centre = np.array(rows[0, 0] if by_rows else rows[0, :, 0], np.float64)
     else:
         centre = rows.mean(axis=0).reshape(-1) if by_rows else rows.mean(axis=(0, 2))
-    sum_d, sum_dd = _call(_deviation_sums, _deviation_sums_channels, x, rows, centre)
+    sum_d, sum_dd = _call(_deviation_sums, _deviation_sums_channels, by_rows, rows, centre)
     shift = sum_d / count
     return centre, shift, np.maximum(sum_dd / count - shift * shift, 0.0)
 
@@ -249,8 +254,9 @@ def normalize(x, hi, lo, invstd, weight, bias):
     scale = invstd if weight is None else np.asarray(invstd, np.float64).reshape(-1) * weight
     bias = np.zeros(channels, dtype) if bias is None else bias
     out = np.empty_like(x)
-    _call(_normalize, _normalize_channels, x, _layout(x),
-          *(_per_channel(a, dtype) for a in (hi, lo, scale, bias)), _layout(out))
+    by_rows = channels_last(x)
+    _call(_normalize, _normalize_channels, by_rows, _layout(x, by_rows),
+          *(_per_channel(a, dtype) for a in (hi, lo, scale, bias)), _layout(out, by_rows))
     return out
 
 
@@ -261,8 +267,10 @@ def backward(grad, x, hi, lo, invstd, weight, training):
     dtype = x.dtype
     scale = invstd if weight is None else np.asarray(invstd, np.float64).reshape(-1) * weight
     grad_x = np.empty_like(x)
-    kernel = _backward_rows if channels_last(x) else _backward_channels
-    grad_weight, grad_bias = kernel(_layout(in_layout_of(x, grad)), _layout(x),
+    by_rows = channels_last(x)
+    kernel = _backward_rows if by_rows else _backward_channels
+    grad = in_layout_of(x, grad)
+    grad_weight, grad_bias = kernel(*(_layout(a, by_rows) for a in (grad, x)),
                                     *(_per_channel(a, dtype) for a in (hi, lo, invstd, scale)),
-                                    bool(training), _layout(grad_x))
+                                    bool(training), _layout(grad_x, by_rows))
     return grad_x, grad_weight.astype(dtype), grad_bias.astype(dtype)
