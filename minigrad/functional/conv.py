@@ -17,6 +17,13 @@ def _conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
+def channels_last_memory(array) -> bool:
+    """Whether an (N, C, H, W) array views (N, H, W, C) C-contiguous memory (and not also
+    (N, C, H, W) memory, as with one channel): the layout conv2d returns. Shared with
+    max_pool2d; not in ``__all__``."""
+    return array.transpose(0, 2, 3, 1).flags.c_contiguous and not array.flags.c_contiguous
+
+
 def _kernel_for(array):
     """The compiled im2col/col2im module when the kernels are on and take ``array``'s dtype,
     else None (the NumPy code runs). Imported here, on first use, so that importing minigrad
@@ -130,8 +137,7 @@ def conv2d(x, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -
     # An input in channels-last memory (what conv2d itself returns, and the ops after it keep)
     # is read in that order, its patches laid out (KH, KW, C) to match: im2col and col2im then
     # copy contiguous runs of channels. The weight, tiny, is reordered to match.
-    channels_last = x.data.transpose(0, 2, 3, 1).flags.c_contiguous and \
-        not x.data.flags.c_contiguous
+    channels_last = channels_last_memory(x.data)
     try:
         cols = Im2Col.apply(x, kernel_size=(kh, kw), stride=stride, padding=padding,
                             channels_last=channels_last)

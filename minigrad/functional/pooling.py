@@ -15,7 +15,7 @@ from ..core.errors import DTypeError, OutOfMemoryError, ShapeError
 from ..core.ops import concatenate
 from ..core.tensor import Tensor
 from .args import as_tensor
-from .conv import Im2Col
+from .conv import Im2Col, channels_last_memory
 
 
 def _window_pair(owner: str, name: str, value) -> tuple:
@@ -184,8 +184,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False) 
         out_size = _output_size("max_pool2d", x.shape, kernel, stride, padding, ceil_mode)
         # Work in the input's memory order (channels last is what conv2d returns), so that
         # flattening it is a view, not a copy; the output then keeps that layout too.
-        channels_last = (x.data.transpose(0, 2, 3, 1).flags.c_contiguous
-                         and not x.data.flags.c_contiguous)
+        channels_last = channels_last_memory(x.data)
         source = x.transpose(0, 2, 3, 1) if channels_last else x
         try:
             index = _window_argmax(np.ascontiguousarray(source.data), kernel, stride, padding,
