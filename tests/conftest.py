@@ -69,3 +69,13 @@ def default_float32():
     mg.set_default_dtype(np.float32)
     yield
     mg.set_default_dtype(previous)
+
+
+def both_paths(fn):
+    """fn() with the compiled kernels on, then off: (on, off), to compare the two paths."""
+    from minigrad import kernels
+    with kernels.use_kernels(True):
+        on = fn()
+    with kernels.use_kernels(False):
+        off = fn()
+    return on, off

@@ -13,7 +13,7 @@ import minigrad.functional as F
 from minigrad import kernels
 from minigrad.functional.conv import Col2Im, Im2Col
 
-from conftest import FAST
+from conftest import FAST, both_paths
 
 pytestmark = pytest.mark.skipif(not kernels.available(), reason="Numba is not installed")
 
@@ -31,15 +31,6 @@ def geometries(draw, pooling=False):
 
 
 DTYPES = st.sampled_from([np.float32, np.float64])
-
-
-def both_paths(fn):
-    """fn() with the kernels on, then off."""
-    with kernels.use_kernels(True):
-        on = fn()
-    with kernels.use_kernels(False):
-        off = fn()
-    return on, off
 
 
 def close(dtype):

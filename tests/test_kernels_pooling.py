@@ -13,7 +13,7 @@ import minigrad.functional as F
 from minigrad import kernels
 from minigrad.functional.pooling import _output_size, _window_argmax_numpy
 
-from conftest import FAST
+from conftest import FAST, both_paths
 
 pytestmark = pytest.mark.skipif(not kernels.available(), reason="Numba is not installed")
 
@@ -45,15 +45,6 @@ def poolings(draw):
     if draw(st.booleans()):
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     return x, kernel, stride, padding, draw(st.booleans())
-
-
-def both_paths(fn):
-    """fn() with the kernels on, then off."""
-    with kernels.use_kernels(True):
-        on = fn()
-    with kernels.use_kernels(False):
-        off = fn()
-    return on, off
 
 
 @FAST

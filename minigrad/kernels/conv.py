@@ -59,9 +59,10 @@ def _im2col(x, out, kh, kw, sh, sw, ph, pw, oh, ow):
 
 
 @numba.njit(cache=True)
-def _image_patches_channels_last(image, out, first, kh, kw, sh, sw, oh, ow):
+def _image_patches_channels_last(image, out, first, kh, kw, sh, sw, oh, ow, offset_major):
     """As ``_image_patches``, from one (H, W, C) image: the innermost loop reads one pixel's
-    C contiguous channels."""
+    C contiguous channels. Rows in (C, KH, KW) order, or (KH, KW, C) with ``offset_major``,
+    where each kernel offset's C channels are a contiguous run in the row too: a plain copy."""
     c = image.shape[2]
     for oy in range(oh):
         for ox in range(ow):
@@ -69,50 +70,24 @@ def _image_patches_channels_last(image, out, first, kh, kw, sh, sw, oh, ow):
             for i in range(kh):
                 for j in range(kw):
                     source = image[oy * sh + i, ox * sw + j]
+                    start, step = ((i * kw + j) * c, 1) if offset_major else (i * kw + j, kh * kw)
                     for ch in range(c):
-                        target[(ch * kh + i) * kw + j] = source[ch]
+                        target[start + ch * step] = source[ch]
 
 
 @numba.njit(cache=True)
-def _im2col_channels_last(x, out, kh, kw, sh, sw, ph, pw, oh, ow):
+def _im2col_channels_last(x, out, kh, kw, sh, sw, ph, pw, oh, ow, offset_major):
     n, h, w, c = x.shape
     if ph == 0 and pw == 0:
         for b in range(n):
-            _image_patches_channels_last(x[b], out, b * oh * ow, kh, kw, sh, sw, oh, ow)
+            _image_patches_channels_last(x[b], out, b * oh * ow, kh, kw, sh, sw, oh, ow,
+                                         offset_major)
         return
     padded = np.zeros((h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
     for b in range(n):
         padded[ph:ph + h, pw:pw + w] = x[b]
-        _image_patches_channels_last(padded, out, b * oh * ow, kh, kw, sh, sw, oh, ow)
-
-
-@numba.njit(cache=True)
-def _image_patches_offset_major(image, out, first, kh, kw, sh, sw, oh, ow):
-    """As ``_image_patches_channels_last``, into rows in (KH, KW, C) order: each kernel
-    offset's C channels are a contiguous run in the image and in the row, a plain copy."""
-    c = image.shape[2]
-    for oy in range(oh):
-        for ox in range(ow):
-            target = out[first + oy * ow + ox]
-            for i in range(kh):
-                for j in range(kw):
-                    source = image[oy * sh + i, ox * sw + j]
-                    start = (i * kw + j) * c
-                    for ch in range(c):
-                        target[start + ch] = source[ch]
-
-
-@numba.njit(cache=True)
-def _im2col_offset_major(x, out, kh, kw, sh, sw, ph, pw, oh, ow):
-    n, h, w, c = x.shape
-    if ph == 0 and pw == 0:
-        for b in range(n):
-            _image_patches_offset_major(x[b], out, b * oh * ow, kh, kw, sh, sw, oh, ow)
-        return
-    padded = np.zeros((h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
-    for b in range(n):
-        padded[ph:ph + h, pw:pw + w] = x[b]
-        _image_patches_offset_major(padded, out, b * oh * ow, kh, kw, sh, sw, oh, ow)
+        _image_patches_channels_last(padded, out, b * oh * ow, kh, kw, sh, sw, oh, ow,
+                                     offset_major)
 
 
 @numba.njit(cache=True)
@@ -136,11 +111,12 @@ def _col2im_few_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow):
 
 
 @numba.njit(cache=True)
-def _col2im_many_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow):
+def _col2im_many_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow, offset_major):
     n, h, w, c = out.shape
     # As above, but channels last, in the buffer and in ``out`` (N, H, W, C): the innermost
     # loop adds one patch row's cells of one kernel offset onto the C contiguous channels of
-    # one pixel (faster once C is 8 or more).
+    # one pixel (faster once C is 8 or more). Rows in (C, KH, KW) order, or (KH, KW, C) with
+    # ``offset_major``: then the row's cells are a contiguous run too.
     total = np.empty((h + 2 * ph, w + 2 * pw, c))
     for b in range(n):
         total[:] = 0.0
@@ -150,28 +126,10 @@ def _col2im_many_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow):
                 for i in range(kh):
                     for j in range(kw):
                         target = total[oy * sh + i, ox * sw + j]
+                        start, step = (((i * kw + j) * c, 1) if offset_major
+                                       else (i * kw + j, kh * kw))
                         for ch in range(c):
-                            target[ch] += source[(ch * kh + i) * kw + j]
-        out[b] = total[ph:ph + h, pw:pw + w]
-
-
-@numba.njit(cache=True)
-def _col2im_offset_major(cols, out, kh, kw, sh, sw, ph, pw, oh, ow):
-    """As ``_col2im_many_channels``, from rows in (KH, KW, C) order: the innermost loop adds a
-    contiguous run of C row cells onto one pixel's C contiguous channels."""
-    n, h, w, c = out.shape
-    total = np.empty((h + 2 * ph, w + 2 * pw, c))
-    for b in range(n):
-        total[:] = 0.0
-        for oy in range(oh):
-            for ox in range(ow):
-                source = cols[(b * oh + oy) * ow + ox]
-                for i in range(kh):
-                    for j in range(kw):
-                        target = total[oy * sh + i, ox * sw + j]
-                        start = (i * kw + j) * c
-                        for ch in range(c):
-                            target[ch] += source[start + ch]
+                            target[ch] += source[start + ch * step]
         out[b] = total[ph:ph + h, pw:pw + w]
 
 
@@ -189,14 +147,11 @@ def im2col(x: np.ndarray, kernel_size, stride, padding, out_size,
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel_size, stride, padding, out_size
     n, c = x.shape[:2]
     out = np.empty((n * oh * ow, c * kh * kw), dtype=x.dtype)
-    if channels_last:
-        _im2col_offset_major(x.transpose(0, 2, 3, 1), out, kh, kw, sh, sw, ph, pw, oh, ow)
-        return out
     layout = x.transpose(0, 2, 3, 1)
-    if layout.flags.c_contiguous and not x.flags.c_contiguous:
+    if channels_last or (layout.flags.c_contiguous and not x.flags.c_contiguous):
         # (N, C, H, W) viewing channels-last memory, as conv2d's own output does: read it in
         # its memory order rather than striding C elements per step along a row.
-        _im2col_channels_last(layout, out, kh, kw, sh, sw, ph, pw, oh, ow)
+        _im2col_channels_last(layout, out, kh, kw, sh, sw, ph, pw, oh, ow, channels_last)
     else:
         _im2col(x, out, kh, kw, sh, sw, ph, pw, oh, ow)
     return out
@@ -209,14 +164,10 @@ def col2im(cols: np.ndarray, image_shape, kernel_size, stride, padding, out_size
     ``channels_last``, else contiguous."""
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel_size, stride, padding, out_size
     n, c, h, w = image_shape
-    if channels_last:
-        out = np.empty((n, h, w, c), dtype=cols.dtype)
-        _col2im_offset_major(cols, out, kh, kw, sh, sw, ph, pw, oh, ow)
-        return out.transpose(0, 3, 1, 2)
-    if c >= 8:
+    if channels_last or c >= 8:
         # Channels-last memory, viewed as (N, C, H, W): the layout the NumPy code returns.
         out = np.empty((n, h, w, c), dtype=cols.dtype)
-        _col2im_many_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow)
+        _col2im_many_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow, channels_last)
         return out.transpose(0, 3, 1, 2)
     out = np.empty((n, c, h, w), dtype=cols.dtype)
     _col2im_few_channels(cols, out, kh, kw, sh, sw, ph, pw, oh, ow)

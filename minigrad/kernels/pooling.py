@@ -20,6 +20,13 @@ __all__ = ["window_argmax"]
 
 
 @numba.njit(cache=True)
+def _inside(start, length, size):
+    """The part [first, stop) of a window [start, start + length) that lies inside 0..size-1
+    (the rest is padding, which never wins)."""
+    return max(0, start), min(size, start + length)
+
+
+@numba.njit(cache=True)
 def _argmax_channels_first(x, out, kh, kw, sh, sw, ph, pw):
     """``out[b, c, oy, ox]``: the flat index into ``x`` (N, C, H, W), C-contiguous, of the
     maximum of window (oy, ox) of channel c."""
@@ -30,11 +37,9 @@ def _argmax_channels_first(x, out, kh, kw, sh, sw, ph, pw):
             plane = x[b, ch]
             offset = (b * c + ch) * h * w
             for oy in range(oh):
-                top = oy * sh - ph
-                y0, y1 = max(0, top), min(h, top + kh)
+                y0, y1 = _inside(oy * sh - ph, kh, h)
                 for ox in range(ow):
-                    left = ox * sw - pw
-                    x0, x1 = max(0, left), min(w, left + kw)
+                    x0, x1 = _inside(ox * sw - pw, kw, w)
                     best_y, best_x = y0, x0
                     best = plane[y0, x0]
                     for y in range(y0, y1):
@@ -56,11 +61,9 @@ def _argmax_channels_last(x, out, best, kh, kw, sh, sw, ph, pw):
     oh, ow = out.shape[1], out.shape[2]
     for b in range(n):
         for oy in range(oh):
-            top = oy * sh - ph
-            y0, y1 = max(0, top), min(h, top + kh)
+            y0, y1 = _inside(oy * sh - ph, kh, h)
             for ox in range(ow):
-                left = ox * sw - pw
-                x0, x1 = max(0, left), min(w, left + kw)
+                x0, x1 = _inside(ox * sw - pw, kw, w)
                 target = out[b, oy, ox]
                 source = x[b, y0, x0]
                 base = ((b * h + y0) * w + x0) * c
