@@ -40,7 +40,7 @@ test: setup-dev graphviz
 	    echo "note: chromium/chromedriver not found (apt-get install chromium chromium-driver);" \
 	         "the browser test will be skipped"; \
 	  fi; }
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto  # one worker per core (pytest-xdist)
 
 benchmark: setup-dev
 	$(BIN)/python benchmarks/run_all.py
