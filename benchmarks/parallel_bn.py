@@ -55,13 +55,13 @@ def main() -> int:
         grad = rng.standard_normal(shape).astype(np.float32)
         columns = shape[1]
         hi, lo = np.zeros(columns, np.float32), np.zeros(columns, np.float32)
-        invstd = np.ones(columns, np.float32)
+        invstd = weight = np.ones(columns, np.float32)  # (so invstd * weight is invstd)
         def view(a):  # (N, C) as the kernels' (N, 1, C)
             return compiled._layout(a, True)
         serial_out, parallel_out = np.empty_like(x), np.empty_like(x)
 
         def serial():
-            return compiled._backward_rows(view(grad), view(x), hi, lo, invstd, invstd, True,
+            return compiled._backward_rows(view(grad), view(x), hi, lo, invstd, weight, True,
                                            view(serial_out))
 
         def parallel():

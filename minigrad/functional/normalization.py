@@ -274,16 +274,11 @@ class FusedBatchNorm(Function):
         lo as ``ctx.shift`` -- and no x_hat saved: the backward recomputes it from x."""
         from ..kernels import batchnorm as compiled  # (imports Numba on first use)
         shape = _channel_shape(x)
-        if training:
-            centre, shift, var = compiled.statistics(x)
-            if running_mean is not None:
-                _update_running_stats(running_mean, running_var, centre + shift, var,
-                                      _values_per_channel(x), momentum)
-        else:
-            centre, shift, var = running_mean, 0.0, running_var
-        invstd = (1.0 / np.sqrt(np.asarray(var, np.float64) + eps)).astype(x.dtype)
-        hi, lo = compiled.split_mean(centre, shift, x.dtype)
-        out = compiled.normalize(x, hi, lo, invstd, weight, bias)
+        given = () if training else (running_mean, running_var)
+        out, hi, lo, invstd, mean, var = compiled.forward(x, weight, bias, eps, *given)
+        if training and running_mean is not None:
+            _update_running_stats(running_mean, running_var, mean, var,
+                                  _values_per_channel(x), momentum)
         ctx.shift = lo.reshape(shape)
         ctx.save_for_backward(x, weight, None, hi.reshape(shape), invstd.reshape(shape))
         return out

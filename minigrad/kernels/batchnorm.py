@@ -30,7 +30,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["statistics", "normalize", "backward"]
+__all__ = ["forward", "backward", "channels_last"]
 
 _njit = numba.njit(cache=True)
 
@@ -122,10 +122,11 @@ def _input_gradient(k, grad, x, hi, lo, invstd, scale, mean_g, mean_gh, start, s
 # into the same cache sets and evict each other: measured 10x slower at (1024, 1024).)
 
 @_njit
-def _backward_rows(grad, x, hi, lo, invstd, scale, training, out):
+def _backward_rows(grad, x, hi, lo, invstd, weight, training, out):
     """The backward of a (rows, 1, C) input: (d weight, d bias) as float64 (C,) arrays, d x
     into ``out``."""
     n, m = x.shape[0], x.shape[2]
+    scale = _scale(invstd, weight)
     sum_g, sum_gh = np.zeros(m), np.zeros(m)
     _gradient_sums(0, grad, x, hi, lo, invstd, 0, m, sum_g, sum_gh)
     mean_g, mean_gh = np.zeros(m, x.dtype), np.zeros(m, x.dtype)
@@ -136,9 +137,10 @@ def _backward_rows(grad, x, hi, lo, invstd, scale, training, out):
 
 
 @_njit
-def _backward_channels(grad, x, hi, lo, invstd, scale, training, out):
+def _backward_channels(grad, x, hi, lo, invstd, weight, training, out):
     """The backward of an (N, C, L) input a channel at a time, as ``_backward_rows``."""
     n, c, length = x.shape
+    scale = _scale(invstd, weight)
     sum_g, sum_gh = np.empty(c), np.empty(c)
     for k in range(c):
         lanes_g, lanes_gh = np.zeros(length), np.zeros(length)
@@ -174,6 +176,63 @@ def _normalize_channels(x, hi, lo, scale, bias, out):
                    np.full(length, scale[k]), np.full(length, bias[k]), out)
 
 
+# -- the forward: statistics, the per-channel constants, the output ------------------------------
+
+@_njit
+def _scale(invstd, weight):
+    """invstd * weight per channel, in invstd's dtype (the product taken in float64)."""
+    scale = np.empty_like(invstd)
+    for k in range(invstd.shape[0]):
+        scale[k] = np.float64(invstd[k]) * weight[k]
+    return scale
+
+
+@_njit
+def _constants(centre, shift, var, weight, eps, dtype_of):
+    """Per channel, in ``dtype_of``'s dtype: the mean centre + shift split as hi (rounded) and
+    lo (what the rounding left; centre - hi is exact, the two being close, so float64 data keep
+    the digits that centre + shift, rounded, would lose), invstd = 1 / sqrt(var + eps), and
+    scale = invstd * weight."""
+    c = centre.shape[0]
+    hi, lo = np.empty(c, dtype_of.dtype), np.empty(c, dtype_of.dtype)
+    invstd = np.empty(c, dtype_of.dtype)
+    for k in range(c):
+        hi[k] = centre[k] + shift[k]
+        lo[k] = (centre[k] - hi[k]) + shift[k]
+        invstd[k] = 1.0 / np.sqrt(var[k] + eps)
+    return hi, lo, invstd, _scale(invstd, weight)
+
+
+@_njit
+def _forward_rows(x, centre, var, weight, bias, eps, training, out):
+    """The forward of a (rows, 1, C) input: with ``training`` the batch's statistics about
+    ``centre`` (``var`` unused), else ``centre`` and ``var`` are the running statistics. Writes
+    the output into ``out``; returns (hi, lo, invstd, shift, var)."""
+    n, m = x.shape[0], x.shape[2]
+    shift = np.zeros(m)
+    if training:
+        sum_d, sum_dd = _deviation_sums(0, x, centre)
+        shift = sum_d / n
+        var = np.maximum(sum_dd / n - shift * shift, 0.0)
+    hi, lo, invstd, scale = _constants(centre, shift, var, weight, eps, x)
+    _normalize(0, x, hi, lo, scale, bias, out)
+    return hi, lo, invstd, shift, var
+
+
+@_njit
+def _forward_channels(x, centre, var, weight, bias, eps, training, out):
+    """``_forward_rows`` for an (N, C, L) input, a channel at a time."""
+    n, c, length = x.shape
+    shift = np.zeros(c)
+    if training:
+        sum_d, sum_dd = _deviation_sums_channels(x, centre)
+        shift = sum_d / (n * length)
+        var = np.maximum(sum_dd / (n * length) - shift * shift, 0.0)
+    hi, lo, invstd, scale = _constants(centre, shift, var, weight, eps, x)
+    _normalize_channels(x, hi, lo, scale, bias, out)
+    return hi, lo, invstd, shift, var
+
+
 # -- what the op calls -----------------------------------------------------------------------------
 
 def _channels_innermost(a):
@@ -196,13 +255,6 @@ def _layout(a, by_rows: bool):
     return a.reshape(a.shape[0], a.shape[1], -1)
 
 
-def _call(kernel, channels_driver, by_rows: bool, *args):
-    """``kernel(0, *args)`` for a channels-last input (a column per channel), else the
-    channel-at-a-time driver: ``args`` hold the ``_layout`` views of the full-size arrays and
-    the per-channel (C,) arrays."""
-    return kernel(0, *args) if by_rows else channels_driver(*args)
-
-
 def in_layout_of(x, a):
     """``a`` (shaped as x) in x's memory layout: itself if it already is, else a copy."""
     if a.strides == x.strides:
@@ -217,60 +269,49 @@ def _per_channel(values, dtype):
     return np.ascontiguousarray(np.reshape(values, -1), dtype)
 
 
-def statistics(x):
-    """The batch statistics of x (N, C, ...), C-contiguous or channels-last, float32/float64,
-    not empty:
-    (centre, shift, biased var), float64 (C,) arrays, the mean being centre + shift (kept apart:
-    see ``split_mean``). Sums of the deviations from a centre: each
-    channel's first value for float32 (one pass; the difference is exact in float64, and as
-    that value lies within sqrt(n - 1) standard deviations of the mean, E[d^2] - E[d]^2 cancels
-    at most a factor n of float64's digits, far below float32's), a float64 first mean for
-    float64 data (whose differences would round: the two-pass formula)."""
-    count = x.size // x.shape[1]
+def forward(x, weight, bias, eps, running_mean=None, running_var=None):
+    """BatchNorm's forward of x (N, C, ...), C-contiguous or channels-last, float32/float64,
+    not empty: with the batch's statistics, or with ``running_mean`` and ``running_var`` when
+    given. Returns (out, hi, lo, invstd, mean, var): out in x's dtype and layout; the mean
+    split as hi + lo and invstd, (C,) arrays in x's dtype, for the backward; mean and the
+    biased var as float64 (C,) arrays, for the running statistics.
+
+    The batch's statistics are sums of the deviations from a centre: each channel's first
+    value for float32 (one pass; the difference is exact in float64, and as that value lies
+    within sqrt(n - 1) standard deviations of the mean, E[d^2] - E[d]^2 cancels at most a
+    factor n of float64's digits, far below float32's), a float64 first mean for float64 data
+    (whose differences would round: the two-pass formula)."""
+    dtype, channels = x.dtype, x.shape[1]
     by_rows = channels_last(x)
     rows = _layout(x, by_rows)  # (rows, 1, C) or (N, C, L)
-    if x.dtype == np.float32:
-        centre = np.array(rows[0, 0] if by_rows else rows[0, :, 0], np.float64)
+    training = running_mean is None
+    if not training:
+        centre, var = (_per_channel(a, np.float64) for a in (running_mean, running_var))
+    elif dtype == np.float32:
+        centre, var = np.array(rows[0, 0] if by_rows else rows[0, :, 0], np.float64), None
     else:
         centre = rows.mean(axis=0).reshape(-1) if by_rows else rows.mean(axis=(0, 2))
-    sum_d, sum_dd = _call(_deviation_sums, _deviation_sums_channels, by_rows, rows, centre)
-    shift = sum_d / count
-    return centre, shift, np.maximum(sum_dd / count - shift * shift, 0.0)
-
-
-def split_mean(centre, shift, dtype):
-    """The mean centre + shift (C,) as (hi, lo) in ``dtype``: hi the mean rounded, lo what the
-    rounding left. centre - hi is exact (the two are close), so for float64 data lo keeps the
-    digits that centre + shift, rounded, would lose."""
-    centre = np.asarray(centre, np.float64).reshape(-1)
-    hi = (centre + shift).astype(dtype)
-    return hi, ((centre - hi) + shift).astype(dtype)
-
-
-def normalize(x, hi, lo, invstd, weight, bias):
-    """The output ((x - hi) - lo) * invstd * weight + bias of x (N, C, ...), C-contiguous or
-    channels-last, in x's dtype and layout; weight and bias may be None."""
-    dtype, channels = x.dtype, x.shape[1]
-    scale = invstd if weight is None else np.asarray(invstd, np.float64).reshape(-1) * weight
-    bias = np.zeros(channels, dtype) if bias is None else bias
+        var = None
+    weight = np.ones(channels, dtype) if weight is None else _per_channel(weight, dtype)
+    bias = np.zeros(channels, dtype) if bias is None else _per_channel(bias, dtype)
     out = np.empty_like(x)
-    by_rows = channels_last(x)
-    _call(_normalize, _normalize_channels, by_rows, _layout(x, by_rows),
-          *(_per_channel(a, dtype) for a in (hi, lo, scale, bias)), _layout(out, by_rows))
-    return out
+    kernel = _forward_rows if by_rows else _forward_channels
+    hi, lo, invstd, shift, var = kernel(rows, centre, np.zeros(channels) if var is None else var,
+                                        weight, bias, eps, training, _layout(out, by_rows))
+    return out, hi, lo, invstd, centre + shift, var
 
 
 def backward(grad, x, hi, lo, invstd, weight, training):
-    """First-order backward of ``normalize`` with the statistics (hi, lo, invstd), the batch's
+    """First-order backward of ``forward`` with the statistics (hi, lo, invstd), the batch's
     when ``training``: (d x shaped and laid out as x, d weight (C,), d bias (C,)), all in x's
-    dtype. grad of x's dtype and shape, in any layout."""
-    dtype = x.dtype
-    scale = invstd if weight is None else np.asarray(invstd, np.float64).reshape(-1) * weight
+    dtype. grad of x's dtype and shape, in any layout; weight may be None."""
+    dtype, channels = x.dtype, x.shape[1]
+    weight = np.ones(channels, dtype) if weight is None else _per_channel(weight, dtype)
     grad_x = np.empty_like(x)
     by_rows = channels_last(x)
     kernel = _backward_rows if by_rows else _backward_channels
     grad = in_layout_of(x, grad)
     grad_weight, grad_bias = kernel(*(_layout(a, by_rows) for a in (grad, x)),
-                                    *(_per_channel(a, dtype) for a in (hi, lo, invstd, scale)),
+                                    *(_per_channel(a, dtype) for a in (hi, lo, invstd)), weight,
                                     bool(training), _layout(grad_x, by_rows))
     return grad_x, grad_weight.astype(dtype), grad_bias.astype(dtype)
