@@ -29,7 +29,7 @@ def _tolerance(dtype, count):
 def _run(x, grad, weight, bias, running, training, momentum, on):
     """Fused BatchNorm forward and backward with the kernels on or off: every array out."""
     with kernels.use_kernels(on):
-        xt = mg.Tensor(x.copy(), requires_grad=True)
+        xt = mg.Tensor(x.copy(order="K"), requires_grad=True)  # (keeps x's memory layout)
         w = None if weight is None else mg.Tensor(weight.copy(), requires_grad=True)
         b = None if bias is None else mg.Tensor(bias.copy(), requires_grad=True)
         stats = [None, None] if running is None else [r.copy() for r in running]
@@ -47,15 +47,19 @@ def _run(x, grad, weight, bias, running, training, momentum, on):
 @settings(max_examples=80, deadline=None)
 @given(shape=SHAPES, dtype=st.sampled_from([np.float32, np.float64]), affine=st.booleans(),
        training=st.booleans(), track=st.booleans(), momentum=st.sampled_from([0.0, 0.1, 1.0]),
-       offset=st.sampled_from([0.0, 1.0, 1e3]), seed=st.integers(0, 2**16))
+       offset=st.sampled_from([0.0, 1.0, 1e3]), seed=st.integers(0, 2**16),
+       channels_last=st.booleans())
 def test_kernels_match_the_numpy_path(shape, dtype, affine, training, track, momentum, offset,
-                                      seed):
+                                      seed, channels_last):
     count = int(np.prod(shape)) // shape[1]
     if training and count == 1:
         return  # rejected by batch_norm either way
     rng = np.random.default_rng(seed)
     channels = shape[1]
     x = (offset + 3 * rng.standard_normal(shape)).astype(dtype)
+    if channels_last and x.ndim > 2:  # the same values in (N, ..., C) memory, as conv2d gives
+        order = (0,) + tuple(range(2, x.ndim)) + (1,)
+        x = np.ascontiguousarray(x.transpose(order)).transpose(np.argsort(order))
     grad = rng.standard_normal(shape).astype(dtype)
     weight = rng.uniform(0.5, 2, channels).astype(dtype) if affine else None
     bias = rng.standard_normal(channels).astype(dtype) if affine else None
