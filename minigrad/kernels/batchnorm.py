@@ -131,7 +131,8 @@ def _backward_rows(grad, x, hi, lo, invstd, weight, training, out):
     _gradient_sums(0, grad, x, hi, lo, invstd, 0, m, sum_g, sum_gh)
     mean_g, mean_gh = np.zeros(m, x.dtype), np.zeros(m, x.dtype)
     if training:
-        mean_g[:], mean_gh[:] = sum_g / n, sum_gh / n
+        for j in range(m):
+            mean_g[j], mean_gh[j] = sum_g[j] / n, sum_gh[j] / n
     _input_gradient(0, grad, x, hi, lo, invstd, scale, mean_g, mean_gh, 0, m, out)
     return sum_gh, sum_g
 
@@ -150,7 +151,8 @@ def _backward_channels(grad, x, hi, lo, invstd, weight, training, out):
         sum_g[k], sum_gh[k] = lanes_g.sum(), lanes_gh.sum()
         mean_g, mean_gh = np.zeros(length, x.dtype), np.zeros(length, x.dtype)
         if training:
-            mean_g[:], mean_gh[:] = sum_g[k] / (n * length), sum_gh[k] / (n * length)
+            for j in range(length):
+                mean_g[j], mean_gh[j] = sum_g[k] / (n * length), sum_gh[k] / (n * length)
         _input_gradient(k, grad, x, h, l, s, np.full(length, scale[k]), mean_g, mean_gh, 0,
                         length, out)
     return sum_gh, sum_g
@@ -204,16 +206,25 @@ def _constants(centre, shift, var, weight, eps, dtype_of):
 
 
 @_njit
+def _moments(sum_d, sum_dd, count, var):
+    """From the sums of the deviations d from the centre: the mean's shift from the centre,
+    sum(d) / count, and the biased variance, written over ``var``."""
+    shift = np.empty_like(sum_d)
+    for k in range(sum_d.shape[0]):
+        shift[k] = sum_d[k] / count
+        var[k] = max(sum_dd[k] / count - shift[k] * shift[k], 0.0)
+    return shift
+
+
+@_njit
 def _forward_rows(x, centre, var, weight, bias, eps, training, out):
     """The forward of a (rows, 1, C) input: with ``training`` the batch's statistics about
-    ``centre`` (``var`` unused), else ``centre`` and ``var`` are the running statistics. Writes
-    the output into ``out``; returns (hi, lo, invstd, shift, var)."""
-    n, m = x.shape[0], x.shape[2]
-    shift = np.zeros(m)
+    ``centre`` (written over ``var``), else ``centre`` and ``var`` are the running statistics.
+    Writes the output into ``out``; returns (hi, lo, invstd, shift, var)."""
+    shift = np.zeros(x.shape[2])
     if training:
         sum_d, sum_dd = _deviation_sums(0, x, centre)
-        shift = sum_d / n
-        var = np.maximum(sum_dd / n - shift * shift, 0.0)
+        shift = _moments(sum_d, sum_dd, x.shape[0], var)
     hi, lo, invstd, scale = _constants(centre, shift, var, weight, eps, x)
     _normalize(0, x, hi, lo, scale, bias, out)
     return hi, lo, invstd, shift, var
@@ -222,12 +233,10 @@ def _forward_rows(x, centre, var, weight, bias, eps, training, out):
 @_njit
 def _forward_channels(x, centre, var, weight, bias, eps, training, out):
     """``_forward_rows`` for an (N, C, L) input, a channel at a time."""
-    n, c, length = x.shape
-    shift = np.zeros(c)
+    shift = np.zeros(x.shape[1])
     if training:
         sum_d, sum_dd = _deviation_sums_channels(x, centre)
-        shift = sum_d / (n * length)
-        var = np.maximum(sum_dd / (n * length) - shift * shift, 0.0)
+        shift = _moments(sum_d, sum_dd, x.shape[0] * x.shape[2], var)
     hi, lo, invstd, scale = _constants(centre, shift, var, weight, eps, x)
     _normalize_channels(x, hi, lo, scale, bias, out)
     return hi, lo, invstd, shift, var
