@@ -126,14 +126,15 @@ def _backward_rows(grad, x, hi, lo, invstd, weight, training, out):
     """The backward of a (rows, 1, C) input: (d weight, d bias) as float64 (C,) arrays, d x
     into ``out``."""
     n, m = x.shape[0], x.shape[2]
+    k = x.shape[1] - 1  # 0, the one group; a run-time int, so each kernel compiles once for both
     scale = _scale(invstd, weight)
     sum_g, sum_gh = np.zeros(m), np.zeros(m)
-    _gradient_sums(0, grad, x, hi, lo, invstd, 0, m, sum_g, sum_gh)
+    _gradient_sums(k, grad, x, hi, lo, invstd, 0, m, sum_g, sum_gh)
     mean_g, mean_gh = np.zeros(m, x.dtype), np.zeros(m, x.dtype)
     if training:
         for j in range(m):
             mean_g[j], mean_gh[j] = sum_g[j] / n, sum_gh[j] / n
-    _input_gradient(0, grad, x, hi, lo, invstd, scale, mean_g, mean_gh, 0, m, out)
+    _input_gradient(k, grad, x, hi, lo, invstd, scale, mean_g, mean_gh, 0, m, out)
     return sum_gh, sum_g
 
 
@@ -156,26 +157,6 @@ def _backward_channels(grad, x, hi, lo, invstd, weight, training, out):
         _input_gradient(k, grad, x, h, l, s, np.full(length, scale[k]), mean_g, mean_gh, 0,
                         length, out)
     return sum_gh, sum_g
-
-
-# -- (N, C, L): one channel at a time --------------------------------------------------------------
-
-@_njit
-def _deviation_sums_channels(x, centre):
-    c, length = x.shape[1], x.shape[2]
-    sum_d, sum_dd = np.empty(c), np.empty(c)
-    for k in range(c):
-        d, dd = _deviation_sums(k, x, np.full(length, centre[k]))
-        sum_d[k], sum_dd[k] = d.sum(), dd.sum()
-    return sum_d, sum_dd
-
-
-@_njit
-def _normalize_channels(x, hi, lo, scale, bias, out):
-    length = x.shape[2]
-    for k in range(x.shape[1]):
-        _normalize(k, x, np.full(length, hi[k]), np.full(length, lo[k]),
-                   np.full(length, scale[k]), np.full(length, bias[k]), out)
 
 
 # -- the forward: statistics, the per-channel constants, the output ------------------------------
@@ -221,24 +202,31 @@ def _forward_rows(x, centre, var, weight, bias, eps, training, out):
     """The forward of a (rows, 1, C) input: with ``training`` the batch's statistics about
     ``centre`` (written over ``var``), else ``centre`` and ``var`` are the running statistics.
     Writes the output into ``out``; returns (hi, lo, invstd, shift, var)."""
+    k = x.shape[1] - 1  # 0, the one group (a run-time int: see _backward_rows)
     shift = np.zeros(x.shape[2])
     if training:
-        sum_d, sum_dd = _deviation_sums(0, x, centre)
+        sum_d, sum_dd = _deviation_sums(k, x, centre)
         shift = _moments(sum_d, sum_dd, x.shape[0], var)
     hi, lo, invstd, scale = _constants(centre, shift, var, weight, eps, x)
-    _normalize(0, x, hi, lo, scale, bias, out)
+    _normalize(k, x, hi, lo, scale, bias, out)
     return hi, lo, invstd, shift, var
 
 
 @_njit
 def _forward_channels(x, centre, var, weight, bias, eps, training, out):
     """``_forward_rows`` for an (N, C, L) input, a channel at a time."""
-    shift = np.zeros(x.shape[1])
+    n, c, length = x.shape
+    shift = np.zeros(c)
     if training:
-        sum_d, sum_dd = _deviation_sums_channels(x, centre)
-        shift = _moments(sum_d, sum_dd, x.shape[0] * x.shape[2], var)
+        sum_d, sum_dd = np.empty(c), np.empty(c)
+        for k in range(c):
+            d, dd = _deviation_sums(k, x, np.full(length, centre[k]))
+            sum_d[k], sum_dd[k] = d.sum(), dd.sum()
+        shift = _moments(sum_d, sum_dd, n * length, var)
     hi, lo, invstd, scale = _constants(centre, shift, var, weight, eps, x)
-    _normalize_channels(x, hi, lo, scale, bias, out)
+    for k in range(c):
+        _normalize(k, x, np.full(length, hi[k]), np.full(length, lo[k]),
+                   np.full(length, scale[k]), np.full(length, bias[k]), out)
     return hi, lo, invstd, shift, var
 
 
