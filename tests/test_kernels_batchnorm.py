@@ -211,3 +211,19 @@ def test_a_channels_last_input_runs_compiled_and_matches(dtype, grad_layout):
     tol = _tolerance(dtype, x.size // 3)
     for got, want in zip(results[True], results[False]):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(1.0, np.abs(want).max()))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5)])
+def test_nan_and_inf_spread_as_on_the_numpy_path(dtype, shape):
+    """A NaN or inf in a channel makes that channel's statistics NaN on both paths (a clamp
+    of the variance at 0 must not turn a NaN into a finite, wrong 1/sqrt(eps))."""
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    x[1, 0] = np.nan
+    x[2, 1] = np.inf
+    with np.errstate(invalid="ignore"):
+        on = _run(x, np.ones(shape, dtype), None, None, None, True, 0.1, on=True)
+        off = _run(x, np.ones(shape, dtype), None, None, None, True, 0.1, on=False)
+    for name in ("out", "grad_x"):
+        np.testing.assert_array_equal(np.isnan(on[name]), np.isnan(off[name]), err_msg=name)
+        assert np.isnan(on[name][:, :2]).all() and np.isfinite(on[name][:, 2]).all(), name
