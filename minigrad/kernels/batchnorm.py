@@ -284,17 +284,18 @@ def forward(x, weight, bias, eps, running_mean=None, running_var=None):
     training = running_mean is None
     if not training:
         centre, var = (_per_channel(a, np.float64) for a in (running_mean, running_var))
-    elif dtype == np.float32:
-        centre, var = np.array(rows[0, 0] if by_rows else rows[0, :, 0], np.float64), None
-    else:
-        centre = rows.mean(axis=0).reshape(-1) if by_rows else rows.mean(axis=(0, 2))
-        var = None
+    else:  # var: an array the kernel fills with the batch's
+        var = np.zeros(channels)
+        if dtype == np.float32:
+            centre = np.array(rows[0, 0] if by_rows else rows[0, :, 0], np.float64)
+        else:
+            centre = rows.mean(axis=0).reshape(-1) if by_rows else rows.mean(axis=(0, 2))
     weight = np.ones(channels, dtype) if weight is None else _per_channel(weight, dtype)
     bias = np.zeros(channels, dtype) if bias is None else _per_channel(bias, dtype)
     out = np.empty_like(x)
     kernel = _forward_rows if by_rows else _forward_channels
-    hi, lo, invstd, shift, var = kernel(rows, centre, np.zeros(channels) if var is None else var,
-                                        weight, bias, eps, training, _layout(out, by_rows))
+    hi, lo, invstd, shift, var = kernel(rows, centre, var, weight, bias, eps, training,
+                                        _layout(out, by_rows))
     return out, hi, lo, invstd, centre + shift, var
 
 
