@@ -81,6 +81,18 @@ def one_thread(torch=None) -> None:
         torch.set_num_threads(1)
 
 
+def torch_training_step(torch, model, optimizer, features, targets):
+    """One PyTorch SGD step of ``model`` on a batch as a function returning the loss: the
+    PyTorch side of the training-step benchmarks."""
+    def step():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(features), targets)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    return step
+
+
 def kernels_switch(on: bool, fn):
     """``fn`` run with minigrad's compiled kernels switched on or off (and the previous setting
     restored after), so both paths can be timed in turns within one run. "On" without Numba

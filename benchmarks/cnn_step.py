@@ -36,7 +36,7 @@ from minigrad import nn, optim
 from minigrad.training import train_step
 from _reference import NumpyCNN
 from _timing import (check_same_step, kernels_note, kernels_switch, machine_note, median_times,
-                     one_thread, optional_torch, print_table, verdict)
+                     one_thread, optional_torch, print_table, torch_training_step, verdict)
 
 BATCH, LR = 64, 0.01
 IMAGES = [(1, 28, 28), (3, 32, 32)]
@@ -75,14 +75,8 @@ def torch_runner(torch, image, state, x, labels):
     model.load_state_dict({name: torch.from_numpy(np.array(value)) for name, value in
                            state.items()})
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
-    features, targets = torch.from_numpy(x), torch.from_numpy(labels)
-
-    def step():
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(features), targets)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    step = torch_training_step(torch, model, optimizer, torch.from_numpy(x),
+                               torch.from_numpy(labels))
     return step, lambda: [p.detach().numpy() for p in model.parameters()]
 
 

@@ -43,7 +43,7 @@ from minigrad import nn, optim
 from minigrad.training import build_model, train_step
 from _reference import NumpyMLP
 from _timing import (check_same_step, kernels_note, kernels_switch, machine_note, median_times,
-                     one_thread, optional_torch, print_table, verdict)
+                     one_thread, optional_torch, print_table, torch_training_step, verdict)
 
 BATCH, LR = 128, 0.1
 TARGETS = {"minigrad fused": 1.0, "minigrad composed": 1.5}  # vs PyTorch, either kernel setting
@@ -68,14 +68,8 @@ def torch_runner(torch, state, x, labels):
     model.load_state_dict({name: torch.from_numpy(np.array(value)) for name, value in
                            state.items()})
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
-    features, targets = torch.from_numpy(x), torch.from_numpy(labels)
-
-    def step():
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(features), targets)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    step = torch_training_step(torch, model, optimizer, torch.from_numpy(x),
+                               torch.from_numpy(labels))
     return step, model.parameters
 
 
