@@ -300,6 +300,17 @@ def _print_parts(rows, scale: float, word: str, out) -> bool:
     return ok
 
 
+def _rows_against_closed_forms(parts, closed, total, over: str):
+    """The rows ``_print_parts`` prints -- each path's part next to its closed form (titles
+    with the means taken over ``over``: "batch" or "sample's"), then their sum next to
+    autograd's total -- and the scale the differences are judged against."""
+    scale = max(float(np.abs(getattr(closed, p)).max()) for p in PATHS)
+    rows = [(PATH_TITLES[p].replace("batch", over), getattr(parts, p), getattr(closed, p))
+            for p in PATHS]
+    rows.append(("sum of the three vs autograd's dL/dx", parts.total, total))
+    return rows, scale
+
+
 def print_layernorm_check(parts, x, grad_y, layer, out=None) -> bool:
     """LayerNorm's three parts of dL/dx (autograd's, off x's edges into Sub, Mean and Var)
     next to the closed form: BatchNorm's formulas with the means over each sample's features
@@ -310,10 +321,7 @@ def print_layernorm_check(parts, x, grad_y, layer, out=None) -> bool:
     g = grad_y * (layer.weight.data if layer.weight is not None else 1.0)
     closed = batchnorm_paths(x.data, g, None, layer.eps, axis=axis)
     total = x.grad.data
-    scale = max(float(np.abs(getattr(closed, p)).max()) for p in PATHS)
-    rows = [(PATH_TITLES[p].replace("batch", "sample's"), getattr(parts, p), getattr(closed, p))
-            for p in PATHS]
-    rows.append(("sum of the three vs autograd's dL/dx", parts.total, total))
+    rows, scale = _rows_against_closed_forms(parts, closed, total, "sample's")
     print(f"{layer!r}, {x.shape[0]} samples, float64; loss = sum(y * r) with r random, so "
           f"dL/dy = r", file=out)
     ok = _print_parts(rows, scale, "route", out)
@@ -333,9 +341,7 @@ def print_batchnorm_check(parts, x, grad_y, layer, out=None) -> bool:
     out = out or sys.stdout
     closed = batchnorm_paths(x.data, grad_y, layer.weight.data, layer.eps)
     total = x.grad.data
-    scale = max(float(np.abs(getattr(closed, p)).max()) for p in PATHS)
-    rows = [(PATH_TITLES[p], getattr(parts, p), getattr(closed, p)) for p in PATHS]
-    rows.append(("sum of the three vs autograd's dL/dx", parts.total, total))
+    rows, scale = _rows_against_closed_forms(parts, closed, total, "batch")
     batch, channels = x.shape
     print(f"{layer!r} in training mode, batch of {batch}, float64; loss = sum(y * r) with r "
           f"random, so dL/dy = r", file=out)
